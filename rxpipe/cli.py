@@ -1,0 +1,265 @@
+"""The ``rxpipe`` command: ``run``, ``replay`` and ``simulate``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from rxpipe import __version__
+from rxpipe.config import Settings
+from rxpipe.durations import parse_duration
+from rxpipe.errors import RxpipeError
+from rxpipe.runtime import Runtime
+from rxpipe.sources.replay import parse_speed
+from rxpipe.sources.simulator import simulator_source
+
+log = logging.getLogger("rxpipe")
+
+STOP_TIMEOUT_S = 8.0
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", type=Path, help="YAML settings file")
+    p.add_argument(
+        "--data-dir", type=Path, help="where the embedded database lives (RXPIPE_DATA_DIR)"
+    )
+    p.add_argument("--symbols", help="comma-separated symbols (default: the ten seed symbols)")
+    p.add_argument("--log-level", help="DEBUG, INFO, WARNING or ERROR")
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="rxpipe", description="Reactive crypto market analytics.")
+    top.add_argument("--version", action="version", version=f"rxpipe {__version__}")
+    sub = top.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run the pipeline and the server")
+    _common(run)
+    run.add_argument("--host", help="address to bind (default 127.0.0.1)")
+    run.add_argument("--port", type=int, help="port (default 8080)")
+    run.add_argument("--source", help="simulator (default) or replay:PATH[,PATH...]")
+    run.add_argument("--no-storage", action="store_true", help="do not store ticks")
+
+    rep = sub.add_parser("replay", help="run the pipeline over files and print a summary")
+    _common(rep)
+    rep.add_argument("paths", nargs="+", type=Path, help="CSV, CSV.gz or Parquet files")
+    rep.add_argument("--speed", default="max", help="max (default), 1 (the file's pace) or N")
+    rep.add_argument("--symbol", help="symbol of candle files (default: from the file name)")
+    rep.add_argument("--json", action="store_true", help="print one JSON object")
+    rep.add_argument("--quiet", action="store_true", help="no progress bar")
+    rep.add_argument("--no-storage", action="store_true", help="run the pipeline without storage")
+
+    sim = sub.add_parser("simulate", help="write simulated history")
+    _common(sim)
+    sim.add_argument("--backfill", default="7d", help="how much history, e.g. 7d (default), 12h")
+    sim.add_argument(
+        "--interval", default="5s", help="time between two ticks of a symbol (default 5s)"
+    )
+    sim.add_argument("--seed", type=int, help="random seed (default from settings: 42)")
+    sim.add_argument("--json", action="store_true", help="print one JSON object")
+    return top
+
+
+def _settings(args: argparse.Namespace, **extra: Any) -> Settings:
+    return Settings.load(
+        args.config, data_dir=args.data_dir, symbols=args.symbols, log_level=args.log_level, **extra
+    )
+
+
+def _logging(level: str) -> None:
+    logging.basicConfig(
+        level=getattr(logging, level.upper(), logging.INFO),
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+def _until_done_or_signal(done: Callable[[float], bool]) -> bool:
+    """Wait for ``done`` or SIGINT/SIGTERM; True if interrupted."""
+    interrupted = threading.Event()
+    previous = {
+        s: signal.signal(s, lambda *_: interrupted.set()) for s in (signal.SIGINT, signal.SIGTERM)
+    }
+    try:
+        while not done(0.1):
+            if interrupted.is_set():
+                return True
+        return False
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    for path in args.paths:
+        if not path.is_file():
+            raise RxpipeError(f"{path}: no such file")
+    settings = _settings(args, **({"storage.enabled": False} if args.no_storage else {}))
+    _logging(settings.log_level)
+    rt = Runtime(settings)
+    rt.open_storage()
+    replay = rt.make_replay(
+        list(args.paths),
+        speed=parse_speed(args.speed),
+        symbol=args.symbol,
+        progress=not args.quiet and not args.json,
+    )
+    t0 = time.perf_counter()
+    pipeline = rt.build(replay.observable(), source_name="replay")
+    pipeline.start()
+    interrupted = _until_done_or_signal(pipeline.wait)
+    flushed = rt.stop(STOP_TIMEOUT_S)
+    seconds = time.perf_counter() - t0
+    if pipeline.error is not None:
+        raise RxpipeError(f"replay failed: {pipeline.error}")
+    malformed = replay.report.malformed
+    summary: dict[str, Any] = {
+        "files": [str(p) for p in args.paths],
+        "ticks": replay.report.ticks + len(malformed),
+        "rejected": pipeline.rejected + len(malformed),
+        "malformed": len(malformed),
+        "invalid": pipeline.rejected,
+        "processed": pipeline.stats.ticks_processed,
+        "stored": rt.tick_sink.stored if rt.tick_sink else 0,
+        "duplicates": rt.tick_sink.duplicates if rt.tick_sink else 0,
+        "seconds": round(seconds, 4),
+        "ticks_per_s": round((replay.report.ticks + len(malformed)) / seconds, 1)
+        if seconds
+        else 0.0,
+        "errors": [str(e) for e in malformed[:20]],
+        "rejected_by_reason": dict(pipeline.validator.rejected),
+        "interrupted": interrupted,
+        "flushed": flushed,
+    }
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        print(
+            f"replayed {summary['ticks']:,} ticks from {len(args.paths)} file(s) in {seconds:.2f}s "
+            f"({summary['ticks_per_s']:,.0f} ticks/s): {summary['stored']:,} stored, "
+            f"{summary['duplicates']:,} already stored, {summary['rejected']:,} rejected"
+        )
+        for err in summary["errors"]:
+            print(f"  {err}")
+    return 0
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    settings = _settings(args, **({"simulator.seed": args.seed} if args.seed is not None else {}))
+    _logging(settings.log_level)
+    duration = parse_duration(args.backfill)
+    interval = parse_duration(args.interval)
+    rt = Runtime(settings)
+    rt.open_storage()
+    n_steps = max(1, int(duration / interval))
+    end = time.time_ns()
+    sim = rt.make_simulator(step_s=interval, start_ns=end - n_steps * round(interval * 1e9))
+    t0 = time.perf_counter()
+    pipeline = rt.build(
+        simulator_source(sim, realtime=False, max_steps=n_steps), source_name="simulator"
+    )
+    pipeline.start()
+    interrupted = _until_done_or_signal(pipeline.wait)
+    rt.stop(STOP_TIMEOUT_S)
+    seconds = time.perf_counter() - t0
+    summary = {
+        "ticks": pipeline.stats.ticks_in,
+        "stored": rt.tick_sink.stored if rt.tick_sink else 0,
+        "rejected": pipeline.rejected,
+        "symbols": sim.names,
+        "points_per_symbol": sim.step,
+        "from": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(sim.start_ns / 1e9)),
+        "to": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(end / 1e9)),
+        "events": [
+            {
+                "symbol": e.symbol,
+                "kind": e.kind,
+                "start_ts": e.start_ts,
+                "end_ts": e.end_ts,
+                "magnitude": round(e.magnitude, 6),
+            }
+            for e in sim.events
+        ],
+        "seconds": round(seconds, 3),
+        "interrupted": interrupted,
+    }
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        print(
+            f"simulated {summary['ticks']:,} ticks ({sim.step:,} per symbol) from {summary['from']} "
+            f"to {summary['to']} in {seconds:.1f}s; {summary['stored']:,} stored; "
+            f"{len(sim.events)} labelled events"
+        )
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    overrides: dict[str, Any] = {
+        "server.host": args.host,
+        "server.port": args.port,
+        "source": args.source,
+    }
+    if args.no_storage:
+        overrides["storage.enabled"] = False
+    settings = _settings(args, **overrides)
+    _logging(settings.log_level)
+    from rxpipe.server.app import make_app
+
+    rt = Runtime(settings)
+    rt.open_storage()
+    pipeline = rt.build(rt.source_from_settings())
+    pipeline.start()
+    app = make_app(rt)
+
+    async def serve() -> None:
+        server = app.listen(settings.server.port, address=settings.server.host)
+        host = settings.server.host
+        print(
+            f"rxpipe {__version__} serving http://{host}:{settings.server.port}/health",
+            file=sys.stderr,
+        )
+        loop = asyncio.get_running_loop()
+        stopping = asyncio.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stopping.set)
+        while not stopping.is_set():
+            try:
+                await asyncio.wait_for(stopping.wait(), timeout=10.0)
+            except TimeoutError:
+                await loop.run_in_executor(None, rt.record_events)
+        log.info("stopping: flushing sinks")
+        server.stop()
+        flushed = await loop.run_in_executor(None, rt.stop, STOP_TIMEOUT_S)
+        log.info("stopped (%s)", "all ticks flushed" if flushed else "flush timed out")
+
+    asyncio.run(serve())
+    return 0
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "run": cmd_run,
+    "replay": cmd_replay,
+    "simulate": cmd_simulate,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except RxpipeError as exc:
+        print(f"rxpipe {args.command}: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

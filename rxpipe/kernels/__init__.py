@@ -1,0 +1,1 @@
+"""numba kernels: pure functions over numpy arrays, with state arrays passed in explicitly."""

@@ -1,0 +1,1 @@
+"""The HTTP side: Tornado handlers (health for now; REST, WebSocket and metrics later)."""

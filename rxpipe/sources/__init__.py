@@ -1,0 +1,1 @@
+"""Sources: each turns something (a simulator, files, an exchange) into Observable[TickBatch]."""

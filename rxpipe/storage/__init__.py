@@ -1,0 +1,1 @@
+"""Storage: embedded or external PostgreSQL, the migrator, and the tick sink."""
