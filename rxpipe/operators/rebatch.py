@@ -52,6 +52,8 @@ def rebatch(
                     emit_pending()
 
             def on_next(batch: TickBatch) -> None:
+                if len(batch) == 0:
+                    return
                 with lock:
                     if not pending and len(batch) == max_ticks:
                         observer.on_next(batch)

