@@ -68,6 +68,7 @@ class Settings(_Section):
 
     data_dir: Path = Field(default_factory=lambda: Path(platformdirs.user_data_dir("rxpipe")))
     source: str = "simulator"
+    replay_speed: str = Field("1", description="replay pace for replay: sources: max, 1 or N")
     symbols: list[str] | None = None
     log_level: str = "INFO"
     batch: BatchSettings = Field(default_factory=BatchSettings)

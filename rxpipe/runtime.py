@@ -18,7 +18,7 @@ from rxpipe.config import Settings
 from rxpipe.model import SymbolTable, TickBatch
 from rxpipe.operators.validate import TickValidator
 from rxpipe.pipeline import Pipeline, Sink
-from rxpipe.sources.replay import Replay
+from rxpipe.sources.replay import Replay, parse_speed
 from rxpipe.sources.simulator import DEFAULT_SYMBOLS, Simulator, simulator_source
 from rxpipe.storage.database import Database
 from rxpipe.storage.sink import TickSink
@@ -101,7 +101,7 @@ class Runtime:
         spec = self.settings.source
         if spec.startswith("replay:"):
             paths: list[str | Path] = [p for p in spec[len("replay:") :].split(",") if p]
-            return self.make_replay(paths, speed=1.0).observable()
+            return self.make_replay(paths, speed=parse_speed(self.settings.replay_speed)).observable()
         sim = self.make_simulator()
         return simulator_source(sim, realtime=self.settings.simulator.realtime)
 

@@ -187,3 +187,67 @@ def test_bad_config_fails_with_the_field_named(tmp_path: Path) -> None:
 def test_bad_speed_is_refused(speed: str) -> None:
     out = run_rxpipe("replay", str(BTC), "--speed", speed, "--no-storage")
     assert out.returncode == 2 and "speed" in out.stderr
+
+
+def test_run_with_a_replay_source(tmp_path: Path) -> None:
+    port = free_port()
+    env = {**os.environ, "RXPIPE_REPLAY_SPEED": "max"}
+    proc = subprocess.Popen(
+        rxpipe_cmd("run", "--no-storage", "--port", str(port), "--source", f"replay:{BTC},{ETH}"),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        doc = wait_health(port, proc)
+        deadline = time.monotonic() + 60
+        while doc["services"]["pipeline"] == "running" and time.monotonic() < deadline:
+            time.sleep(0.2)
+            doc = health(port)
+        assert doc["services"]["pipeline"] == "stopped" and doc["ticks_processed"] > 120_000
+        assert doc["storage"]["status"] == "disabled" and doc["source"].startswith("replay:")
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=15) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def _replay_on_a_terminal(path: Path, *extra: str) -> str:
+    """Run a replay with stderr on a pseudo-terminal, as a user at a shell would."""
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))  # a real size
+    proc = subprocess.Popen(
+        rxpipe_cmd("replay", str(path), "--no-storage", "--speed", "1", *extra),
+        stdout=subprocess.DEVNULL,
+        stderr=follower,
+        env=os.environ,
+    )
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            data = os.read(leader, 4096)
+        except OSError:
+            break
+        if not data:
+            break
+        chunks.append(data)
+    proc.wait(timeout=30)
+    os.close(leader)
+    return b"".join(chunks).decode(errors="replace")
+
+
+def test_progress_bar_on_long_replays_at_a_terminal_only(tmp_path: Path) -> None:
+    f = tmp_path / "SLOWUSDT.csv"  # 5 candles a second apart: a 4-second replay at speed 1
+    f.write_text("".join(f"{1679004900000 + i * 1000},1,1,1,{10 + i},1\n" for i in range(5)))
+    assert "%|" in _replay_on_a_terminal(f)  # tqdm's bar: 100%|█████| 5/5
+    assert "%|" not in _replay_on_a_terminal(f, "--quiet")
+    piped = run_rxpipe("replay", str(f), "--no-storage", "--speed", "1")
+    assert piped.returncode == 0 and "%|" not in piped.stderr
