@@ -101,7 +101,9 @@ class Runtime:
         spec = self.settings.source
         if spec.startswith("replay:"):
             paths: list[str | Path] = [p for p in spec[len("replay:") :].split(",") if p]
-            return self.make_replay(paths, speed=parse_speed(self.settings.replay_speed)).observable()
+            return self.make_replay(
+                paths, speed=parse_speed(self.settings.replay_speed)
+            ).observable()
         sim = self.make_simulator()
         return simulator_source(sim, realtime=self.settings.simulator.realtime)
 

@@ -1,0 +1,46 @@
+"""The ensemble anomaly score: several deviations combined into one causal score in [0, 1].
+
+Each method's deviation (|z|, IQR units, ...) is divided by an adaptive reference: a running
+maximum of that method's own past deviations, decaying slowly, so a method that is always
+noisy on a series counts for little and a deviation beyond anything seen lately counts for a
+lot (thresholds adapt per symbol and method). The strongest method sets the score; a score
+that does not exceed the recent scores of its symbol is halved, so one event gives one alarm,
+not a burst. Score ``i`` uses ticks ``<= i`` only.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+
+@njit(cache=True)
+def ensemble(symbol, dev, ref_decay, recent_decay, warmup, ref, recent, seen, out):
+    """``dev[i, k]``: deviation of tick ``i`` by method ``k`` (NaN = no opinion yet).
+
+    State per symbol: ``ref[s, k]`` adaptive references, ``recent[s]`` decaying max of recent
+    scores, ``seen[s]`` ticks scored so far. Writes scores into ``out``.
+    """
+    n, k_methods = dev.shape
+    for i in range(n):
+        s = symbol[i]
+        best = 0.0
+        for k in range(k_methods):
+            d = dev[i, k]
+            if not np.isfinite(d):
+                continue
+            d = abs(d)
+            r = ref[s, k]
+            if r > 0.0:
+                u = d / r
+                if u > best:
+                    best = u
+            ref[s, k] = max(r * ref_decay, d)
+        seen[s] += 1
+        score = math.tanh(best * best / 4.0) if seen[s] > warmup else 0.0
+        if score <= recent[s]:
+            score *= 0.5
+        recent[s] = max(recent[s] * recent_decay, score)
+        out[i] = score

@@ -1,0 +1,167 @@
+"""Rolling mean, standard deviation and z-score per symbol, over a tick count or a time window.
+
+Outputs for tick ``i`` describe the window of ticks *before* it (strictly causal), so a spike
+is measured against what came before and cannot inflate its own deviation. Sliding Welford
+updates keep the sums stable on BTC-sized prices; the window is re-summed exactly once every
+window length, so rounding cannot drift. Standard deviations are sample ones (ddof=1).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+
+def count_state(n_symbols: int, window: int) -> dict[str, np.ndarray]:
+    return {
+        "buf": np.zeros((n_symbols, window)),
+        "count": np.zeros(n_symbols, np.int64),
+        "mean": np.zeros(n_symbols),
+        "m2": np.zeros(n_symbols),
+    }
+
+
+@njit(cache=True)
+def _resum(row, n):
+    mean = 0.0
+    for j in range(n):
+        mean += row[j]
+    mean /= n
+    m2 = 0.0
+    for j in range(n):
+        d = row[j] - mean
+        m2 += d * d
+    return mean, m2
+
+
+@njit(cache=True)
+def rolling_count(symbol, x, buf, count, mean, m2, min_periods, out_mean, out_std, out_z):
+    """Mean, std and z-score of each ``x[i]`` against the previous ``window`` values of its symbol.
+
+    NaN until ``min_periods`` values are in the window; z is NaN when the std is zero.
+    Non-finite ``x`` are skipped (outputs NaN, state unchanged).
+    """
+    w = buf.shape[1]
+    for i in range(x.shape[0]):
+        s = symbol[i]
+        v = x[i]
+        c = count[s]
+        n = c if c < w else w
+        if n >= min_periods and n >= 2:
+            sd = math.sqrt(max(m2[s], 0.0) / (n - 1))
+            out_mean[i] = mean[s]
+            out_std[i] = sd
+            out_z[i] = (v - mean[s]) / sd if sd > 0.0 else np.nan
+        else:
+            out_mean[i] = np.nan
+            out_std[i] = np.nan
+            out_z[i] = np.nan
+        if not np.isfinite(v):
+            continue
+        slot = c % w
+        if c < w:
+            delta = v - mean[s]
+            mean[s] += delta / (c + 1)
+            m2[s] += delta * (v - mean[s])
+        else:
+            old = buf[s, slot]
+            new_mean = mean[s] + (v - old) / w
+            m2[s] += (v - old) * (v - new_mean + old - mean[s])
+            mean[s] = new_mean
+        buf[s, slot] = v
+        count[s] = c + 1
+        if slot == w - 1:  # a full lap of the ring: re-sum exactly
+            mean[s], m2[s] = _resum(buf[s], min(c + 1, w))
+
+
+def time_state(n_symbols: int, capacity: int) -> dict[str, np.ndarray]:
+    return {
+        "vals": np.zeros((n_symbols, capacity)),
+        "tss": np.zeros((n_symbols, capacity), np.int64),
+        "head": np.zeros(n_symbols, np.int64),  # index of the oldest value (monotone counter)
+        "size": np.zeros(n_symbols, np.int64),
+        "mean": np.zeros(n_symbols),
+        "m2": np.zeros(n_symbols),
+        "ops": np.zeros(n_symbols, np.int64),
+    }
+
+
+@njit(cache=True)
+def _resum_ring(vals, head, size):
+    cap = vals.shape[0]
+    mean = 0.0
+    for j in range(size):
+        mean += vals[(head + j) % cap]
+    mean /= max(size, 1)
+    m2 = 0.0
+    for j in range(size):
+        d = vals[(head + j) % cap] - mean
+        m2 += d * d
+    return mean, m2
+
+
+@njit(cache=True)
+def rolling_time(
+    symbol,
+    ts,
+    x,
+    horizon_ns,
+    vals,
+    tss,
+    head,
+    size,
+    mean,
+    m2,
+    ops,
+    min_periods,
+    out_mean,
+    out_std,
+    out_z,
+):
+    """As :func:`rolling_count`, over the values of the last ``horizon_ns`` nanoseconds.
+
+    The window holds at most ``capacity`` values per symbol; beyond that the oldest go first.
+    """
+    cap = vals.shape[1]
+    for i in range(x.shape[0]):
+        s = symbol[i]
+        t = ts[i]
+        # expire values older than the horizon, and make room
+        while size[s] > 0 and (tss[s, head[s] % cap] <= t - horizon_ns or size[s] >= cap):
+            old = vals[s, head[s] % cap]
+            head[s] += 1
+            size[s] -= 1
+            if size[s] == 0:
+                mean[s] = 0.0
+                m2[s] = 0.0
+            else:
+                delta = old - mean[s]
+                mean[s] -= delta / size[s]
+                m2[s] -= delta * (old - mean[s])
+            ops[s] += 1
+        n = size[s]
+        v = x[i]
+        if n >= min_periods and n >= 2:
+            sd = math.sqrt(max(m2[s], 0.0) / (n - 1))
+            out_mean[i] = mean[s]
+            out_std[i] = sd
+            out_z[i] = (v - mean[s]) / sd if sd > 0.0 else np.nan
+        else:
+            out_mean[i] = np.nan
+            out_std[i] = np.nan
+            out_z[i] = np.nan
+        if not np.isfinite(v):
+            continue
+        slot = (head[s] + n) % cap
+        vals[s, slot] = v
+        tss[s, slot] = t
+        size[s] = n + 1
+        delta = v - mean[s]
+        mean[s] += delta / (n + 1)
+        m2[s] += delta * (v - mean[s])
+        ops[s] += 1
+        if ops[s] >= cap:
+            mean[s], m2[s] = _resum_ring(vals[s], head[s] % cap, size[s])
+            ops[s] = 0

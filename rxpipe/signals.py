@@ -1,0 +1,143 @@
+"""What detectors produce: signal columns aligned with ticks, anomaly events, rollup rows.
+
+``SignalBatch`` carries the ticks it was computed from, one numpy column per signal, the
+anomalies found in the batch (columnar, turned into :class:`Anomaly` events on demand) and the
+rollup rows whose buckets closed in the batch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from rxpipe.model import SymbolTable, TickBatch
+
+ANOMALY_TYPES = ("price_spike", "price_drop", "volume_spike", "volume_drop", "volatility", "trend_reversal")
+METHODS = ("zscore", "iqr", "ci", "ewma", "cusum", "ensemble")
+SEVERITIES = ("low", "medium", "high", "critical")
+
+_ANOMALY_COLUMNS: dict[str, npt.DTypeLike] = {
+    "index": np.int64, "symbol": np.int32, "ts": np.int64, "type": np.int8, "method": np.int8,
+    "score": np.float64, "severity": np.int8, "confidence": np.float64, "observed": np.float64,
+    "expected": np.float64, "lower": np.float64, "upper": np.float64, "window": np.int64,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Anomaly:
+    """One anomaly: what, where, how sure, and against what expectation."""
+
+    symbol: str
+    ts: int  # ns since the epoch, UTC
+    type: str
+    method: str
+    score: float  # the method's deviation (|z|, IQR units, ensemble score, ...)
+    severity: str
+    confidence: float  # in [0, 1]
+    observed: float
+    expected: float
+    lower: float
+    upper: float
+    window: int
+
+    def to_json(self) -> dict[str, Any]:
+        """The seed's field names (``current_value``, ``expected_value``, ``deviation``) and ours."""
+        return {
+            "symbol": self.symbol, "type": self.type, "method": self.method,
+            "severity": self.severity, "current_value": self.observed,
+            "expected_value": self.expected, "deviation": self.score,
+            "confidence": self.confidence, "timestamp": self.ts, "window": self.window,
+            "lower": self.lower, "upper": self.upper,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class AnomalyBatch:
+    """Anomalies as columns; ``index`` points into the batch's ticks."""
+
+    columns: dict[str, np.ndarray]
+
+    def __len__(self) -> int:
+        return len(self.columns["index"])
+
+    @classmethod
+    def empty(cls) -> AnomalyBatch:
+        return cls({k: np.empty(0, dt) for k, dt in _ANOMALY_COLUMNS.items()})
+
+    @classmethod
+    def build(cls, **cols: Any) -> AnomalyBatch:
+        n = len(cols["index"])
+        out = {}
+        for k, dt in _ANOMALY_COLUMNS.items():
+            v = np.asarray(cols[k], dt)
+            out[k] = np.full(n, v, dt) if v.ndim == 0 else v
+        return cls(out)
+
+    @staticmethod
+    def concat(parts: list[AnomalyBatch]) -> AnomalyBatch:
+        parts = [p for p in parts if len(p)]
+        if not parts:
+            return AnomalyBatch.empty()
+        if len(parts) == 1:
+            return parts[0]
+        merged = {k: np.concatenate([p.columns[k] for p in parts]) for k in _ANOMALY_COLUMNS}
+        order = np.lexsort((merged["method"], merged["index"]))
+        return AnomalyBatch({k: v[order] for k, v in merged.items()})
+
+    def events(self, symbols: SymbolTable) -> list[Anomaly]:
+        c = self.columns
+        return [
+            Anomaly(
+                symbols.name(int(c["symbol"][i])), int(c["ts"][i]), ANOMALY_TYPES[c["type"][i]],
+                METHODS[c["method"][i]], float(c["score"][i]), SEVERITIES[c["severity"][i]],
+                float(c["confidence"][i]), float(c["observed"][i]), float(c["expected"][i]),
+                float(c["lower"][i]), float(c["upper"][i]), int(c["window"][i]),
+            )
+            for i in range(len(self))
+        ]
+
+
+@dataclass(frozen=True, slots=True)
+class RollupBatch:
+    """Closed rollup buckets: one row per (symbol, interval, bucket), numpy columns."""
+
+    interval: np.ndarray  # int64 ns, per row
+    columns: dict[str, np.ndarray]
+
+    def __len__(self) -> int:
+        return len(self.interval)
+
+    @classmethod
+    def empty(cls) -> RollupBatch:
+        from rxpipe.kernels.rollup import COLUMNS
+
+        return cls(np.empty(0, np.int64), {k: np.empty(0) for k in COLUMNS})
+
+    @staticmethod
+    def concat(parts: list[RollupBatch]) -> RollupBatch:
+        parts = [p for p in parts if len(p)]
+        if not parts:
+            return RollupBatch.empty()
+        return RollupBatch(
+            np.concatenate([p.interval for p in parts]),
+            {k: np.concatenate([p.columns[k] for p in parts]) for k in parts[0].columns},
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class SignalBatch:
+    """Signals computed over a tick batch, aligned row for row with ``ticks``."""
+
+    ticks: TickBatch
+    columns: dict[str, np.ndarray]
+    anomalies: AnomalyBatch = field(default_factory=AnomalyBatch.empty)
+    rollups: RollupBatch = field(default_factory=RollupBatch.empty)
+
+    def __len__(self) -> int:
+        return len(self.ticks)
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self.columns[name]
