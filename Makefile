@@ -33,5 +33,9 @@ unit: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench
 
+# rxpipe's ensemble on the NAB subset, scored by ../shared/tools/nab_score.py -> bench/results/nab.json
+nab: $(STAMP)
+	$(BIN)/python -m bench nab
+
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -65,6 +65,14 @@ def parser() -> argparse.ArgumentParser:
     )
     sim.add_argument("--seed", type=int, help="random seed (default from settings: 42)")
     sim.add_argument("--json", action="store_true", help="print one JSON object")
+    score = sub.add_parser(
+        "score", help="anomaly scores of one series (NAB's timestamp,value format)"
+    )
+    score.add_argument("input", type=Path, help="CSV with a timestamp column and a value column")
+    score.add_argument(
+        "--out", type=Path, required=True, help="where to write timestamp,value,anomaly_score"
+    )
+    score.add_argument("--column", default="value", help="the value column (default: value)")
     return top
 
 
@@ -245,10 +253,46 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_score(args: argparse.Namespace) -> int:
+    import csv
+
+    import numpy as np
+
+    from rxpipe.operators.series import score_series
+
+    if not args.input.is_file():
+        raise RxpipeError(f"{args.input}: no such file")
+    stamps, values = [], []
+    with open(args.input, newline="") as f:
+        reader = csv.DictReader(f)
+        names = reader.fieldnames or []
+        if args.column not in names or "timestamp" not in names:
+            raise RxpipeError(
+                f"{args.input}: needs columns timestamp and {args.column}; found {names}"
+            )
+        for row in reader:
+            try:
+                values.append(float(row[args.column]))
+            except (TypeError, ValueError):
+                raise RxpipeError(
+                    f"{args.input}:{reader.line_num}: bad {args.column} {row[args.column]!r}: not a number"
+                ) from None
+            stamps.append(row["timestamp"])
+    scores = score_series(np.array(values))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    with open(args.out, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["timestamp", "value", "anomaly_score"])
+        for t, v, sc in zip(stamps, values, scores, strict=True):
+            writer.writerow([t, repr(v), f"{sc:.6f}"])
+    return 0
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "run": cmd_run,
     "replay": cmd_replay,
     "simulate": cmd_simulate,
+    "score": cmd_score,
 }
 
 

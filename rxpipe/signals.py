@@ -15,14 +15,31 @@ import numpy.typing as npt
 
 from rxpipe.model import SymbolTable, TickBatch
 
-ANOMALY_TYPES = ("price_spike", "price_drop", "volume_spike", "volume_drop", "volatility", "trend_reversal")
+ANOMALY_TYPES = (
+    "price_spike",
+    "price_drop",
+    "volume_spike",
+    "volume_drop",
+    "volatility",
+    "trend_reversal",
+)
 METHODS = ("zscore", "iqr", "ci", "ewma", "cusum", "ensemble")
 SEVERITIES = ("low", "medium", "high", "critical")
 
 _ANOMALY_COLUMNS: dict[str, npt.DTypeLike] = {
-    "index": np.int64, "symbol": np.int32, "ts": np.int64, "type": np.int8, "method": np.int8,
-    "score": np.float64, "severity": np.int8, "confidence": np.float64, "observed": np.float64,
-    "expected": np.float64, "lower": np.float64, "upper": np.float64, "window": np.int64,
+    "index": np.int64,
+    "symbol": np.int32,
+    "ts": np.int64,
+    "type": np.int8,
+    "method": np.int8,
+    "score": np.float64,
+    "severity": np.int8,
+    "confidence": np.float64,
+    "observed": np.float64,
+    "expected": np.float64,
+    "lower": np.float64,
+    "upper": np.float64,
+    "window": np.int64,
 }
 
 
@@ -46,11 +63,18 @@ class Anomaly:
     def to_json(self) -> dict[str, Any]:
         """The seed's field names (``current_value``, ``expected_value``, ``deviation``) and ours."""
         return {
-            "symbol": self.symbol, "type": self.type, "method": self.method,
-            "severity": self.severity, "current_value": self.observed,
-            "expected_value": self.expected, "deviation": self.score,
-            "confidence": self.confidence, "timestamp": self.ts, "window": self.window,
-            "lower": self.lower, "upper": self.upper,
+            "symbol": self.symbol,
+            "type": self.type,
+            "method": self.method,
+            "severity": self.severity,
+            "current_value": self.observed,
+            "expected_value": self.expected,
+            "deviation": self.score,
+            "confidence": self.confidence,
+            "timestamp": self.ts,
+            "window": self.window,
+            "lower": self.lower,
+            "upper": self.upper,
         }
 
 
@@ -91,10 +115,18 @@ class AnomalyBatch:
         c = self.columns
         return [
             Anomaly(
-                symbols.name(int(c["symbol"][i])), int(c["ts"][i]), ANOMALY_TYPES[c["type"][i]],
-                METHODS[c["method"][i]], float(c["score"][i]), SEVERITIES[c["severity"][i]],
-                float(c["confidence"][i]), float(c["observed"][i]), float(c["expected"][i]),
-                float(c["lower"][i]), float(c["upper"][i]), int(c["window"][i]),
+                symbols.name(int(c["symbol"][i])),
+                int(c["ts"][i]),
+                ANOMALY_TYPES[c["type"][i]],
+                METHODS[c["method"][i]],
+                float(c["score"][i]),
+                SEVERITIES[c["severity"][i]],
+                float(c["confidence"][i]),
+                float(c["observed"][i]),
+                float(c["expected"][i]),
+                float(c["lower"][i]),
+                float(c["upper"][i]),
+                int(c["window"][i]),
             )
             for i in range(len(self))
         ]

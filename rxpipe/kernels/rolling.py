@@ -68,8 +68,12 @@ def rolling_count(symbol, x, buf, count, mean, m2, min_periods, out_mean, out_st
         else:
             old = buf[s, slot]
             new_mean = mean[s] + (v - old) / w
+            before = m2[s]
             m2[s] += (v - old) * (v - new_mean + old - mean[s])
             mean[s] = new_mean
+            if m2[s] < 1e-3 * before:  # a large value left: the difference lost digits
+                buf[s, slot] = v
+                mean[s], m2[s] = _resum(buf[s], w)
         buf[s, slot] = v
         count[s] = c + 1
         if slot == w - 1:  # a full lap of the ring: re-sum exactly
@@ -138,8 +142,11 @@ def rolling_time(
                 m2[s] = 0.0
             else:
                 delta = old - mean[s]
+                before = m2[s]
                 mean[s] -= delta / size[s]
                 m2[s] -= delta * (old - mean[s])
+                if m2[s] < 1e-3 * before:  # a large value left: the difference lost digits
+                    mean[s], m2[s] = _resum_ring(vals[s], head[s] % cap, size[s])
             ops[s] += 1
         n = size[s]
         v = x[i]

@@ -13,6 +13,13 @@ from rxpipe.operators.validate import TickValidator, validate
 from rxpipe.operators.zscore import ZScore, detect, zscore
 
 __all__ = [
-    "DetectorConfig", "DetectorSet", "Rollups", "TickValidator", "ZScore", "detect", "rebatch",
-    "validate", "zscore",
+    "DetectorConfig",
+    "DetectorSet",
+    "Rollups",
+    "TickValidator",
+    "ZScore",
+    "detect",
+    "rebatch",
+    "validate",
+    "zscore",
 ]

@@ -33,8 +33,19 @@ class _Interval:
         out = np.empty((min(len(b), self.state.n_symbols * span), len(ru_k.COLUMNS)))
         i, n_out = 0, 0
         while True:
-            i, n_out = ru_k.rollup(b.symbol, b.ts, b.price, b.volume, self.ns, i, self.state["bucket"],
-                                   self.state["acc"], self.prices, out, n_out)
+            i, n_out = ru_k.rollup(
+                b.symbol,
+                b.ts,
+                b.price,
+                b.volume,
+                self.ns,
+                i,
+                self.state["bucket"],
+                self.state["acc"],
+                self.prices,
+                out,
+                n_out,
+            )
             if i >= len(b):
                 break
             grown = np.zeros((len(self.prices), self.prices.shape[1] * 2))  # a busy bucket

@@ -22,7 +22,9 @@ class SeverityScale:
 
     def grade(self, deviation: np.ndarray) -> np.ndarray:
         d = np.abs(deviation)
-        return ((d >= self.medium).astype(np.int8) + (d >= self.high) + (d >= self.critical)).astype(np.int8)
+        return (
+            (d >= self.medium).astype(np.int8) + (d >= self.high) + (d >= self.critical)
+        ).astype(np.int8)
 
 
 def confidence(deviation: np.ndarray) -> np.ndarray:

@@ -17,14 +17,17 @@ class SymbolState:
     ((16,), True)
     """
 
-    def __init__(self, **spec: tuple[Any, tuple[int, ...]] | tuple[Any, tuple[int, ...], Any]) -> None:
+    def __init__(
+        self, **spec: tuple[Any, tuple[int, ...]] | tuple[Any, tuple[int, ...], Any]
+    ) -> None:
         self._spec: dict[str, tuple[Any, tuple[int, ...], Any]] = {}
         for name, s in spec.items():
             fill, shape = s[0], s[1]
-            dtype = s[2] if len(s) > 2 else np.asarray(fill).dtype  # type: ignore[misc]
+            dtype = s[2] if len(s) > 2 else np.asarray(fill).dtype
             self._spec[name] = (fill, shape, dtype)
         self.arrays: dict[str, np.ndarray] = {
-            name: np.full((0, *shape), fill, dtype) for name, (fill, shape, dtype) in self._spec.items()
+            name: np.full((0, *shape), fill, dtype)
+            for name, (fill, shape, dtype) in self._spec.items()
         }
         self.n_symbols = 0
 

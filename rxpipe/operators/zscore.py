@@ -30,7 +30,9 @@ class ZScore:
         if field not in ("price", "volume"):
             raise ValueError(f"field is 'price' or 'volume', not {field!r}")
         self.window, self.field, self.min_periods = window, field, min_periods
-        self.state = SymbolState(buf=(0.0, (window,)), count=(0, (), np.int64), mean=(0.0, ()), m2=(0.0, ()))
+        self.state = SymbolState(
+            buf=(0.0, (window,)), count=(0, (), np.int64), mean=(0.0, ()), m2=(0.0, ())
+        )
 
     def update(self, batch: TickBatch) -> SignalBatch:
         n = len(batch)
@@ -38,8 +40,18 @@ class ZScore:
             self.state.ensure(int(batch.symbol.max()) + 1)
         s = self.state
         mean, std, z = np.empty(n), np.empty(n), np.empty(n)
-        rolling_count(batch.symbol, getattr(batch, self.field), s["buf"], s["count"], s["mean"], s["m2"],
-                      self.min_periods, mean, std, z)
+        rolling_count(
+            batch.symbol,
+            getattr(batch, self.field),
+            s["buf"],
+            s["count"],
+            s["mean"],
+            s["m2"],
+            self.min_periods,
+            mean,
+            std,
+            z,
+        )
         return SignalBatch(batch, {"mean": mean, "std": std, "z": z})
 
     def snapshot(self) -> dict[str, np.ndarray]:
@@ -49,8 +61,12 @@ class ZScore:
         self.state.restore(snap)
 
 
-def zscore(window: int = 100, *, field: str = "price", min_periods: int = 30,
-           ) -> Callable[[rx.Observable[TickBatch]], rx.Observable[SignalBatch]]:
+def zscore(
+    window: int = 100,
+    *,
+    field: str = "price",
+    min_periods: int = 30,
+) -> Callable[[rx.Observable[TickBatch]], rx.Observable[SignalBatch]]:
     """Rx operator: each TickBatch becomes a SignalBatch with ``mean``, ``std`` and ``z`` columns.
 
     >>> import reactivex as rx
