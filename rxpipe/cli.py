@@ -124,7 +124,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     pipeline = rt.build(replay.observable(), source_name="replay")
     pipeline.start()
     interrupted = _until_done_or_signal(pipeline.wait)
-    flushed = rt.stop(STOP_TIMEOUT_S)
+    flushed = rt.stop(STOP_TIMEOUT_S if interrupted else None)
     seconds = time.perf_counter() - t0
     if pipeline.error is not None:
         raise RxpipeError(f"replay failed: {pipeline.error}")
@@ -176,7 +176,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     )
     pipeline.start()
     interrupted = _until_done_or_signal(pipeline.wait)
-    rt.stop(STOP_TIMEOUT_S)
+    rt.stop(STOP_TIMEOUT_S if interrupted else None)
     seconds = time.perf_counter() - t0
     summary = {
         "ticks": pipeline.stats.ticks_in,

@@ -47,6 +47,15 @@ class SimulatorSettings(_Section):
     event_rate_per_hour: float = Field(0.1, ge=0, description="labelled events per symbol per hour")
 
 
+class DetectorSettings(_Section):
+    enabled: bool = True
+    window: int = Field(100, gt=1, description="ticks in the rolling windows")
+    min_periods: int = Field(30, gt=1, description="no anomaly before a window has this many ticks")
+    z_threshold: float = Field(4.0, gt=0)
+    ci_level: float = Field(0.99, gt=0, lt=1)
+    ensemble_threshold: float = Field(0.9, gt=0, le=1)
+
+
 class StorageSettings(_Section):
     enabled: bool = True
     database_url: SecretStr | None = None
@@ -74,6 +83,7 @@ class Settings(_Section):
     batch: BatchSettings = Field(default_factory=BatchSettings)
     validation: ValidationSettings = Field(default_factory=ValidationSettings)
     simulator: SimulatorSettings = Field(default_factory=SimulatorSettings)
+    detectors: DetectorSettings = Field(default_factory=DetectorSettings)
     storage: StorageSettings = Field(default_factory=StorageSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
 
@@ -137,7 +147,7 @@ def _read_yaml(path: Path) -> dict[str, Any]:
 
 
 def _from_env(environ: Mapping[str, str]) -> dict[str, Any]:
-    sections = {"batch", "validation", "simulator", "storage", "server"}
+    sections = {"batch", "validation", "simulator", "detectors", "storage", "server"}
     out: dict[str, Any] = {}
     for key, value in environ.items():
         if not key.startswith("RXPIPE_") or key == "RXPIPE_REQUIRE_SERVICES":

@@ -137,19 +137,23 @@ class Pipeline:
     def completed(self) -> bool:
         return self._done.is_set()
 
-    def stop(self, timeout: float = 10.0) -> bool:
+    def stop(self, timeout: float | None = 10.0) -> bool:
         """Stop the source, deliver the batch being built, then flush and close every sink.
 
-        True if all of it finished within ``timeout`` seconds.
+        True if all of it finished within ``timeout`` seconds (None: wait until done).
         """
-        deadline = time.monotonic() + timeout
+        deadline = None if timeout is None else time.monotonic() + timeout
+
+        def left() -> float | None:
+            return None if deadline is None else max(0.0, deadline - time.monotonic())
+
         self._stop.on_next(True)  # completes the stream: rebatch emits what it holds
-        self._done.wait(max(0.0, deadline - time.monotonic()))
+        self._done.wait(left())
         if self._subscription is not None:
             self._subscription.dispose()
         flushed = True
         for sink in self.sinks:
-            flushed = sink.close(max(0.0, deadline - time.monotonic())) and flushed
+            flushed = sink.close(left()) and flushed
         return flushed and self._done.is_set()
 
     def flush(self, timeout: float | None = None) -> bool:

@@ -12,15 +12,18 @@ from pathlib import Path
 from typing import Any
 
 import reactivex as rx
+from reactivex import operators as ops
 
 from rxpipe import __version__
 from rxpipe.config import Settings
 from rxpipe.model import SymbolTable, TickBatch
+from rxpipe.operators.detectors import DetectorConfig, DetectorSet
 from rxpipe.operators.validate import TickValidator
 from rxpipe.pipeline import Pipeline, Sink
 from rxpipe.sources.replay import Replay, parse_speed
 from rxpipe.sources.simulator import DEFAULT_SYMBOLS, Simulator, simulator_source
 from rxpipe.storage.database import Database
+from rxpipe.storage.signals import SignalSink, SignalStore
 from rxpipe.storage.sink import TickSink
 from rxpipe.storage.ticks import TickStore
 
@@ -38,6 +41,8 @@ class Runtime:
     sources: SymbolTable = field(default_factory=SymbolTable)
     db: Database | None = None
     tick_sink: TickSink | None = None
+    signal_sink: SignalSink | None = None
+    detectors: DetectorSet | None = None
     simulator: Simulator | None = None
     replay: Replay | None = None
     pipeline: Pipeline | None = None
@@ -54,6 +59,8 @@ class Runtime:
         self.db = Database.open(url=url, data_dir=s.data_dir)
         db = self.db
         self.tick_sink = TickSink(lambda: TickStore(db.connect(), self.symbols, self.sources))
+        if s.detectors.enabled:
+            self.signal_sink = SignalSink(lambda: SignalStore(db.connect(), self.symbols))
         return self.db
 
     def make_simulator(
@@ -117,9 +124,25 @@ class Runtime:
         sinks: list[Any] = list(extra_sinks or [])
         if self.tick_sink is not None:
             sinks.append(self.tick_sink)
+        operators = []
+        d = self.settings.detectors
+        if d.enabled:
+            self.detectors = DetectorSet(
+                DetectorConfig(
+                    window=d.window,
+                    min_periods=d.min_periods,
+                    z_threshold=d.z_threshold,
+                    ci_level=d.ci_level,
+                    ensemble_threshold=d.ensemble_threshold,
+                )
+            )
+            operators.append(ops.map(self.detectors.update))
+            if self.signal_sink is not None:
+                sinks.append(self.signal_sink)
         self.pipeline = Pipeline(
             source,
             sinks=sinks,
+            operators=operators,
             validator=TickValidator(self.settings.validation.tolerance_ms),
             max_ticks=self.settings.batch.max_ticks,
             max_ms=self.settings.batch.max_ms,
@@ -139,11 +162,13 @@ class Runtime:
             self._events_recorded += len(new)
         return len(new)
 
-    def stop(self, timeout: float = 10.0) -> bool:
-        """Stop the source, flush every sink, store the simulator's events."""
+    def stop(self, timeout: float | None = 10.0) -> bool:
+        """Stop the source, flush every sink (waiting at most ``timeout`` s, None: until done),
+        store the simulator's events."""
         ok = self.pipeline.stop(timeout) if self.pipeline else True
-        if self.tick_sink is not None:
-            ok = self.tick_sink.close(timeout) and ok
+        for sink in (self.tick_sink, self.signal_sink):
+            if sink is not None:
+                ok = sink.close(timeout) and ok
         try:
             self.record_events()
         except Exception as exc:  # the ticks are safe; say why the event log is not
@@ -179,6 +204,10 @@ class Runtime:
             "ticks_rejected": p.rejected if p else 0,
             "ticks_stored": sink.stored if sink else 0,
             "ticks_duplicate": sink.duplicates if sink else 0,
+            "anomalies_stored": self.signal_sink.anomalies_stored if self.signal_sink else 0,
+            "rollups_stored": self.signal_sink.rollups_stored if self.signal_sink else 0,
+            "anomalies_stored": self.signal_sink.anomalies_stored if self.signal_sink else 0,
+            "rollups_stored": self.signal_sink.rollups_stored if self.signal_sink else 0,
             "rejected_by_reason": dict(p.validator.rejected) if p else {},
             "batch_latency_ms": {
                 "p50": round(p.stats.latency.percentile(50) * 1e3, 3) if p else 0.0,

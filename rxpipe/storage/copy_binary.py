@@ -86,3 +86,24 @@ def above_watermark(pair, seq, watermark, keep):
         else:
             keep[i] = False
     return kept
+
+
+_PG_TYPES = {"int2": ">i2", "int4": ">i4", "int8": ">i8", "float8": ">f8", "timestamptz": ">i8"}
+
+
+def encode_columns(columns: list[tuple[str, np.ndarray]]) -> bytes:
+    """Binary COPY payload for fixed-width columns, vectorised with a numpy record layout.
+
+    ``columns`` is ``[(pg_type, values), ...]`` with pg_type in int2/int4/int8/float8/timestamptz
+    (timestamptz values are ns since the Unix epoch). NaN floats are stored as NaN.
+    """
+    n = len(columns[0][1])
+    fields: list[tuple[str, str]] = [("count", ">i2")]
+    for k, (kind, _) in enumerate(columns):
+        fields += [(f"len{k}", ">i4"), (f"val{k}", _PG_TYPES[kind])]
+    rows = np.empty(n, np.dtype(fields))
+    rows["count"] = len(columns)
+    for k, (kind, values) in enumerate(columns):
+        rows[f"len{k}"] = np.dtype(_PG_TYPES[kind]).itemsize
+        rows[f"val{k}"] = values // 1000 - PG_EPOCH_US if kind == "timestamptz" else values
+    return HEADER + rows.tobytes() + TRAILER

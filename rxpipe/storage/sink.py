@@ -12,6 +12,7 @@ import psycopg
 
 from rxpipe.errors import StorageError
 from rxpipe.model import TickBatch
+from rxpipe.signals import SignalBatch
 from rxpipe.storage.ticks import TickStore
 
 log = logging.getLogger(__name__)
@@ -144,7 +145,9 @@ class TickSink:
     def last_error(self) -> str | None:
         return next((lane.last_error for lane in self._lanes if lane.last_error), None)
 
-    def put(self, batch: TickBatch) -> None:
+    def put(self, batch: TickBatch | SignalBatch) -> None:
+        if isinstance(batch, SignalBatch):
+            batch = batch.ticks
         if len(batch) == 0:
             return
         n = len(self._lanes)

@@ -22,7 +22,7 @@ class WriteResult:
     duplicates: int
 
 
-class _IdMap:
+class IdMap:
     """Translates this process's interned ids to the database's ids for the same names."""
 
     def __init__(self, table: Literal["symbols", "sources"], names: SymbolTable) -> None:
@@ -71,8 +71,8 @@ class TickStore:
         self, conn: psycopg.Connection, symbols: SymbolTable, sources: SymbolTable
     ) -> None:
         self.conn = conn
-        self._symbols = _IdMap("symbols", symbols)
-        self._sources = _IdMap("sources", sources)
+        self._symbols = IdMap("symbols", symbols)
+        self._sources = IdMap("sources", sources)
 
     def write(self, batch: TickBatch) -> WriteResult:
         n = len(batch)
