@@ -14,16 +14,59 @@ from psycopg import sql
 
 from rxpipe.errors import StorageError
 from rxpipe.model import SymbolTable
-from rxpipe.signals import ANOMALY_TYPES, METHODS, SEVERITIES, AnomalyBatch, RollupBatch, SignalBatch
+from rxpipe.signals import (
+    ANOMALY_TYPES,
+    METHODS,
+    SEVERITIES,
+    AnomalyBatch,
+    RollupBatch,
+    SignalBatch,
+)
 from rxpipe.storage.copy_binary import encode_columns
 from rxpipe.storage.ticks import IdMap
 
 log = logging.getLogger(__name__)
 
-_ROLLUP_COLS = ("count", "sum", "min", "max", "mean", "open", "close", "vwap", "median", "std", "cv", "p95", "p99",
-                "range", "volume", "volume_min", "volume_max", "volume_range")
-_ROLLUP_SQL = ("count", "sum", "min", "max", "mean", "open", "close", "vwap", "median", "std_dev", "cv", "p95",
-               "p99", "price_range", "volume", "volume_min", "volume_max", "volume_range")
+_ROLLUP_COLS = (
+    "count",
+    "sum",
+    "min",
+    "max",
+    "mean",
+    "open",
+    "close",
+    "vwap",
+    "median",
+    "std",
+    "cv",
+    "p95",
+    "p99",
+    "range",
+    "volume",
+    "volume_min",
+    "volume_max",
+    "volume_range",
+)
+_ROLLUP_SQL = (
+    "count",
+    "sum",
+    "min",
+    "max",
+    "mean",
+    "open",
+    "close",
+    "vwap",
+    "median",
+    "std_dev",
+    "cv",
+    "p95",
+    "p99",
+    "price_range",
+    "volume",
+    "volume_min",
+    "volume_max",
+    "volume_range",
+)
 
 
 def _nan_to_none(a: np.ndarray) -> list[Any]:
@@ -54,11 +97,18 @@ class SignalStore:
             "%s::float8[], %s::float8[], %s::float8[], %s::float8[], %s::integer[]) "
             "AS v(t, s, ty, me, se, sc, co, ob, ex, lo, up, w) ON CONFLICT DO NOTHING",
             (
-                c["ts"].tolist(), ids.tolist(), [ANOMALY_TYPES[t] for t in c["type"]],
-                [METHODS[m] for m in c["method"]], [SEVERITIES[v] for v in c["severity"]],
-                _nan_to_none(c["score"]), _nan_to_none(np.clip(c["confidence"], 0, 1)),
-                _nan_to_none(c["observed"]), _nan_to_none(c["expected"]), _nan_to_none(c["lower"]),
-                _nan_to_none(c["upper"]), c["window"].tolist(),
+                c["ts"].tolist(),
+                ids.tolist(),
+                [ANOMALY_TYPES[t] for t in c["type"]],
+                [METHODS[m] for m in c["method"]],
+                [SEVERITIES[v] for v in c["severity"]],
+                _nan_to_none(c["score"]),
+                _nan_to_none(np.clip(c["confidence"], 0, 1)),
+                _nan_to_none(c["observed"]),
+                _nan_to_none(c["expected"]),
+                _nan_to_none(c["lower"]),
+                _nan_to_none(c["upper"]),
+                c["window"].tolist(),
             ),
         )
         return cur.rowcount
@@ -69,19 +119,30 @@ class SignalStore:
         ids = self._symbols.translate(self.conn, c["symbol"].astype(np.int64))
         payload = encode_columns(
             [("int4", ids), ("int4", batch.interval // 10**9), ("timestamptz", c["start"])]
-            + [("int8" if k == "count" else "float8", c[k].astype(np.int64) if k == "count" else c[k])
-               for k in _ROLLUP_COLS]
+            + [
+                (
+                    "int8" if k == "count" else "float8",
+                    c[k].astype(np.int64) if k == "count" else c[k],
+                )
+                for k in _ROLLUP_COLS
+            ]
         )
-        cols = sql.SQL(", ").join(sql.Identifier(k) for k in ("symbol_id", "interval_s", "start_time", *_ROLLUP_SQL))
+        cols = sql.SQL(", ").join(
+            sql.Identifier(k) for k in ("symbol_id", "interval_s", "start_time", *_ROLLUP_SQL)
+        )
         self.conn.execute(
             "CREATE TEMP TABLE IF NOT EXISTS rollups_in (LIKE rollups INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
         )
-        with self.conn.cursor() as cur, cur.copy(
-            sql.SQL("COPY rollups_in ({}) FROM STDIN (FORMAT BINARY)").format(cols)
-        ) as copy:
+        with (
+            self.conn.cursor() as cur,
+            cur.copy(
+                sql.SQL("COPY rollups_in ({}) FROM STDIN (FORMAT BINARY)").format(cols)
+            ) as copy,
+        ):
             copy.write(payload)
         updates = sql.SQL(", ").join(
-            sql.SQL("{} = excluded.{}").format(sql.Identifier(k), sql.Identifier(k)) for k in _ROLLUP_SQL
+            sql.SQL("{} = excluded.{}").format(sql.Identifier(k), sql.Identifier(k))
+            for k in _ROLLUP_SQL
         )
         query = sql.SQL(
             "INSERT INTO rollups ({cols}) SELECT {cols} FROM rollups_in "
@@ -111,7 +172,9 @@ class SignalSink:
         self._thread.start()
 
     def put(self, batch: Any) -> None:
-        if not isinstance(batch, SignalBatch) or (not len(batch.anomalies) and not len(batch.rollups)):
+        if not isinstance(batch, SignalBatch) or (
+            not len(batch.anomalies) and not len(batch.rollups)
+        ):
             return
         with self._cond:
             self._pending.append((batch.anomalies, batch.rollups))
@@ -155,7 +218,9 @@ class SignalSink:
                     break
                 except (psycopg.Error, StorageError) as exc:
                     self.last_error = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-                    log.warning("signal write failed (%s); retrying in %.1fs", self.last_error, backoff)
+                    log.warning(
+                        "signal write failed (%s); retrying in %.1fs", self.last_error, backoff
+                    )
                     if store is not None:
                         store.conn.close()
                     store = None
