@@ -206,8 +206,6 @@ class Runtime:
             "ticks_duplicate": sink.duplicates if sink else 0,
             "anomalies_stored": self.signal_sink.anomalies_stored if self.signal_sink else 0,
             "rollups_stored": self.signal_sink.rollups_stored if self.signal_sink else 0,
-            "anomalies_stored": self.signal_sink.anomalies_stored if self.signal_sink else 0,
-            "rollups_stored": self.signal_sink.rollups_stored if self.signal_sink else 0,
             "rejected_by_reason": dict(p.validator.rejected) if p else {},
             "batch_latency_ms": {
                 "p50": round(p.stats.latency.percentile(50) * 1e3, 3) if p else 0.0,

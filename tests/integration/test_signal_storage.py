@@ -28,7 +28,7 @@ def signals():
 
 
 def test_anomalies_and_rollups_are_stored_once(db: Database) -> None:
-    syms, batches, det = signals()
+    syms, batches, _ = signals()
     sink = SignalSink(lambda: SignalStore(db.connect(), syms))
     for b in batches:
         sink.put(b)
