@@ -7,10 +7,10 @@ import json
 import time
 from pathlib import Path
 
-from bench import machine, nab, spine
+from bench import detectors, machine, nab, spine
 
 RESULTS = Path(__file__).resolve().parent / "results"
-SUITES = {"spine": spine.run, "nab": nab.run}
+SUITES = {"spine": spine.run, "detectors": detectors.run, "nab": nab.run}
 
 
 def main() -> None:

@@ -1,0 +1,242 @@
+"""Detector speed against peers on the same generated data, in one process, plus detection
+quality on the simulator's labelled events.
+
+Peers: a bare numba z-score kernel, rxpipe's z-score operator through Rx, pandas
+groupby-rolling, and river per tick (a rolling mean/variance z-score and HalfSpaceTrees; river
+runs on a slice of the data, its rate is per tick so it does not depend on the slice).
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import reactivex as rx
+
+from bench.data import simulated
+from rxpipe.kernels.rolling import count_state, rolling_count
+from rxpipe.model import TickBatch
+from rxpipe.operators import DetectorSet, zscore
+from rxpipe.signals import ANOMALY_TYPES, METHODS
+from rxpipe.sources.simulator import Simulator
+
+WINDOW = 100
+NS = 10**9
+
+
+def _timed(fn: Any, runs: int = 3) -> float:
+    fn()  # warm-up: compile, caches
+    return statistics.median(_once(fn) for _ in range(runs))
+
+
+def _once(fn: Any) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def _batches(b: TickBatch, size: int) -> list[TickBatch]:
+    return [b.take(slice(lo, lo + size)) for lo in range(0, len(b), size)]
+
+
+def speed(n_ticks: int) -> list[dict[str, Any]]:
+    b, _ = simulated(n_ticks)
+    n = len(b)
+    rows: list[dict[str, Any]] = []
+
+    def add(name: str, seconds: float, ticks: int = n, **extra: Any) -> None:
+        rows.append(
+            {
+                "name": name,
+                "ticks": ticks,
+                "seconds": round(seconds, 4),
+                "ticks_per_s": round(ticks / seconds),
+                **extra,
+            }
+        )
+        print(f"  {name:<58} {ticks / seconds:>14,.0f} ticks/s")
+
+    def bare() -> None:
+        st = count_state(10, WINDOW)
+        m, s, z = np.empty(n), np.empty(n), np.empty(n)
+        rolling_count(b.symbol, b.price, st["buf"], st["count"], st["mean"], st["m2"], 30, m, s, z)
+
+    add("numba z-score kernel, bare (one call)", _timed(bare))
+    batches = _batches(b, 4096)
+
+    def operator() -> None:
+        rx.from_iterable(batches).pipe(zscore(WINDOW)).subscribe(lambda _: None)
+
+    add("rxpipe z-score operator through Rx (4,096-tick batches)", _timed(operator))
+
+    def full(size: int) -> Any:
+        parts = _batches(b, size)
+        return lambda: [DetectorSet().update(p) for p in parts[:1]] and _run_all(parts)
+
+    def _run_all(parts: list[TickBatch]) -> None:
+        det = DetectorSet()
+        for p in parts:
+            det.update(p)
+
+    add(
+        "full detector set, 1M-tick batches", _timed(lambda: _run_all(_batches(b, 1 << 20)), runs=1)
+    )
+    add("full detector set, 4,096-tick batches", _timed(lambda: _run_all(batches), runs=1))
+
+    det = DetectorSet()
+    lat = []
+    for p in batches[:400]:
+        t0 = time.perf_counter()
+        det.update(p)
+        lat.append(time.perf_counter() - t0)
+    rows.append(
+        {
+            "name": "full detector set latency per 4,096-tick batch",
+            "p50_ms": round(1e3 * float(np.percentile(lat, 50)), 3),
+            "p99_ms": round(1e3 * float(np.percentile(lat, 99)), 3),
+            "per_tick_us_p50": round(1e6 * float(np.percentile(lat, 50)) / 4096, 3),
+        }
+    )
+    print(
+        f"  full set latency: batch p50 {rows[-1]['p50_ms']} ms, p99 {rows[-1]['p99_ms']} ms, "
+        f"{rows[-1]['per_tick_us_p50']} us/tick"
+    )
+
+    df = pd.DataFrame({"symbol": b.symbol, "price": b.price})
+
+    def pandas_z() -> None:
+        g = df.groupby("symbol")["price"]
+        prev = g.shift(1)
+        roll = prev.groupby(df["symbol"]).rolling(WINDOW, min_periods=30)
+        mean = roll.mean().reset_index(level=0, drop=True).sort_index()
+        std = roll.std().reset_index(level=0, drop=True).sort_index()
+        _ = (df["price"] - mean) / std
+
+    add("pandas groupby-rolling z-score", _timed(pandas_z, runs=1))
+    rows += _river(b)
+    return rows
+
+
+def _river(b: TickBatch) -> list[dict[str, Any]]:
+    from river import anomaly, stats, utils
+
+    out = []
+    m = 200_000
+    sym, price = b.symbol[:m].tolist(), b.price[:m].tolist()
+
+    def rolling_z() -> None:
+        means = {s: utils.Rolling(stats.Mean(), WINDOW) for s in range(10)}
+        vars_ = {s: utils.Rolling(stats.Var(), WINDOW) for s in range(10)}
+        for s, p in zip(sym, price, strict=True):
+            sd = vars_[s].get() ** 0.5
+            _ = (p - means[s].get()) / sd if sd else 0.0
+            means[s].update(p)
+            vars_[s].update(p)
+
+    sec = _once(rolling_z)
+    out.append(
+        {
+            "name": "river rolling mean/var z-score, per tick",
+            "ticks": m,
+            "seconds": round(sec, 3),
+            "ticks_per_s": round(m / sec),
+        }
+    )
+    print(f"  {out[-1]['name']:<58} {m / sec:>14,.0f} ticks/s")
+    k = 20_000
+    x = [{"price": p} for p in price[:k]]
+
+    def hst() -> None:
+        model = anomaly.HalfSpaceTrees(seed=1)
+        for row in x:
+            model.score_one(row)
+            model.learn_one(row)
+
+    sec = _once(hst)
+    out.append(
+        {
+            "name": "river HalfSpaceTrees, per tick",
+            "ticks": k,
+            "seconds": round(sec, 3),
+            "ticks_per_s": round(k / sec),
+        }
+    )
+    print(f"  {out[-1]['name']:<58} {k / sec:>14,.0f} ticks/s")
+    return out
+
+
+EXPECTED = {
+    "price_spike": "price_spike",
+    "crash": "price_drop",
+    "volume_burst": "volume_spike",
+    "volatility_regime": "volatility",
+}
+
+
+def quality(hours: float = 72.0) -> dict[str, Any]:
+    """Recall on the simulator's labelled events and false alarms per symbol-hour, by method."""
+    sim = Simulator(seed=21, step_s=1.0, start_ns=1_700_000_000 * NS, event_rate_per_hour=0.25)
+    det = DetectorSet()
+    parts = [det.update(sim.steps(4096)) for _ in range(int(hours * 3600 / 4096))]
+    a = {
+        k: np.concatenate([p.anomalies.columns[k] for p in parts])
+        for k in parts[0].anomalies.columns
+    }
+    span_h = (int(parts[-1].ticks.ts[-1]) - sim.start_ns) / 3.6e12
+    warm = sim.start_ns + 600 * NS
+    events = [e for e in sim.events if warm < e.start_ts < parts[-1].ticks.ts[-1] - 600 * NS]
+    result: dict[str, Any] = {
+        "simulated_hours": round(span_h, 1),
+        "symbols": len(sim.names),
+        "events": len(events),
+        "by_method": {},
+    }
+    sym_ids = {n: sim.symbols.id(n) for n in sim.names}
+    in_event = np.zeros(len(a["ts"]), bool)
+    for e in events:
+        in_event |= (
+            (a["symbol"] == sym_ids[e.symbol])
+            & (a["ts"] >= e.start_ts - 60 * NS)
+            & (a["ts"] <= max(e.end_ts, e.start_ts + 300 * NS) + 300 * NS)
+        )
+    late = a["ts"] > warm
+    for method in METHODS:
+        mm = (a["method"] == METHODS.index(method)) & late
+        hits = 0
+        for e in events:
+            near = (
+                mm
+                & (a["symbol"] == sym_ids[e.symbol])
+                & (a["ts"] >= e.start_ts)
+                & (a["ts"] <= max(e.end_ts, e.start_ts + 300 * NS))
+            )
+            typed = (
+                near
+                if method == "ensemble"
+                else near & (a["type"] == ANOMALY_TYPES.index(EXPECTED[e.kind]))
+            )
+            hits += bool(typed.any())
+        false_alarms = int((mm & ~in_event).sum())
+        result["by_method"][method] = {
+            "recall": round(hits / max(len(events), 1), 3),
+            "false_alarms_per_symbol_hour": round(false_alarms / (span_h * len(sim.names)), 3),
+        }
+        print(
+            f"  {method:<10} recall {hits / max(len(events), 1):6.1%}   "
+            f"false alarms {false_alarms / (span_h * len(sim.names)):8.3f} per symbol-hour"
+        )
+    return result
+
+
+def run(n_ticks: int = 5_000_000) -> dict[str, Any]:
+    return {
+        "benchmark": "detectors",
+        "n_ticks": n_ticks,
+        "symbols": 10,
+        "window": WINDOW,
+        "speed": speed(n_ticks),
+        "quality": quality(),
+    }
