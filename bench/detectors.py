@@ -215,7 +215,7 @@ def quality(hours: float = 72.0) -> dict[str, Any]:
             )
             typed = (
                 near
-                if method == "ensemble"
+                if method in ("ensemble", "cusum")  # these name no price or volume type
                 else near & (a["type"] == ANOMALY_TYPES.index(EXPECTED[e.kind]))
             )
             hits += bool(typed.any())

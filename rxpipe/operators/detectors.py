@@ -52,6 +52,7 @@ class DetectorConfig:
     ci_window: int = 30  # a small window: Student t
     ewma_span: int = 100  # EWMA volatility of log returns
     vol_short_span: int = 20
+    vol_long_span: int = 2000  # the regime the short volatility is compared with
     vol_ratio_threshold: float = 3.0  # short/long volatility that is a regime change
     horizons_s: tuple[float, ...] = (3600.0, 4 * 3600.0, 24 * 3600.0)
     horizon_buckets: int = 240
@@ -121,6 +122,9 @@ class DetectorSet:
             vs_last=(0.0, ()),
             vs_var=(0.0, ()),
             vs_n=(-1, (), np.int64),
+            vl_last=(0.0, ()),
+            vl_var=(0.0, ()),
+            vl_n=(-1, (), np.int64),
             sma_buf=(0.0, (c.sma_window,)),
             sma_count=(0, (), np.int64),
             sma_total=(0.0, ()),
@@ -234,7 +238,20 @@ class DetectorSet:
             vol_short,
             ewz2,
         )
-        out.update(ret=ret, ewma_vol=vol, ewma_z=ewz, vol_ratio=vol_short / vol)
+        vol_long, ret3, ewz3 = new(), new(), new()
+        vol_k.ewma_volatility(
+            sym,
+            price,
+            _alpha(c.vol_long_span),
+            1,
+            s["vl_last"],
+            s["vl_var"],
+            s["vl_n"],
+            ret3,
+            vol_long,
+            ewz3,
+        )
+        out.update(ret=ret, ewma_vol=vol, ewma_z=ewz, vol_ratio=vol_short / vol_long)
 
         for prefix, x in (("ret", ret), ("price", price), ("logvol", np.log(volume))):
             key = {"ret": "zr", "price": "zp", "logvol": "zv"}[prefix]
