@@ -59,22 +59,39 @@ def speed(n_ticks: int) -> list[dict[str, Any]]:
         )
         print(f"  {name:<58} {ticks / seconds:>14,.0f} ticks/s")
 
+    batches = _batches(b, 4096)
+
     def bare() -> None:
+        """The kernel alone over the same 4,096-tick batches, outputs preallocated once."""
+        st = count_state(10, WINDOW)
+        m, s, z = np.empty(4096), np.empty(4096), np.empty(4096)
+        for p in batches:
+            k = len(p)
+            rolling_count(
+                p.symbol,
+                p.price,
+                st["buf"],
+                st["count"],
+                st["mean"],
+                st["m2"],
+                30,
+                m[:k],
+                s[:k],
+                z[:k],
+            )
+
+    def bare_one_call() -> None:
         st = count_state(10, WINDOW)
         m, s, z = np.empty(n), np.empty(n), np.empty(n)
         rolling_count(b.symbol, b.price, st["buf"], st["count"], st["mean"], st["m2"], 30, m, s, z)
 
-    add("numba z-score kernel, bare (one call)", _timed(bare))
-    batches = _batches(b, 4096)
+    add("numba z-score kernel, bare, one call over all ticks", _timed(bare_one_call))
+    add("numba z-score kernel, bare, 4,096-tick batches", _timed(bare, runs=5))
 
     def operator() -> None:
         rx.from_iterable(batches).pipe(zscore(WINDOW)).subscribe(lambda _: None)
 
-    add("rxpipe z-score operator through Rx (4,096-tick batches)", _timed(operator))
-
-    def full(size: int) -> Any:
-        parts = _batches(b, size)
-        return lambda: [DetectorSet().update(p) for p in parts[:1]] and _run_all(parts)
+    add("rxpipe z-score operator through Rx (4,096-tick batches)", _timed(operator, runs=5))
 
     def _run_all(parts: list[TickBatch]) -> None:
         det = DetectorSet()

@@ -73,8 +73,13 @@ def run(n_ticks: int = 5_000_000, runs: int = 3) -> dict[str, Any]:
     data_dir = CACHE / "spine-db"
     shutil.rmtree(data_dir, ignore_errors=True)
     data_dir.mkdir(parents=True)
-    bare = Settings.load(env={}, data_dir=data_dir, **{"storage.enabled": False})
-    stored = Settings.load(env={}, data_dir=data_dir)
+    # The spine on its own (validation, batching, storage); the detectors have their own suite,
+    # and one row here shows them inside the pipeline.
+    bare = Settings.load(
+        env={}, data_dir=data_dir, **{"storage.enabled": False, "detectors.enabled": False}
+    )
+    stored = Settings.load(env={}, data_dir=data_dir, **{"detectors.enabled": False})
+    detecting = Settings.load(env={}, data_dir=data_dir, **{"storage.enabled": False})
     results = [
         _runs(
             "replay parquet -> pipeline (no storage)",
@@ -92,6 +97,13 @@ def run(n_ticks: int = 5_000_000, runs: int = 3) -> dict[str, Any]:
             "replay CSV -> pipeline (no storage)", lambda: _replay(bare, [csv], storage=False), runs
         ),
     ]
+    results.append(
+        _runs(
+            "replay parquet -> pipeline + full detector set (no storage)",
+            lambda: _replay(detecting, [parquet], storage=False),
+            1,
+        )
+    )
     market = sorted((MARKET / "binance_1m_2023-03-16_2023-05-01").glob("*.csv.gz"))
     if market:
         results.append(

@@ -7,6 +7,7 @@ rollup rows whose buckets closed in the batch.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -88,8 +89,13 @@ class AnomalyBatch:
         return len(self.columns["index"])
 
     @classmethod
+    @functools.cache
     def empty(cls) -> AnomalyBatch:
-        return cls({k: np.empty(0, dt) for k, dt in _ANOMALY_COLUMNS.items()})
+        """The empty batch (one shared, read-only instance: batches are never mutated)."""
+        cols = {k: np.empty(0, dt) for k, dt in _ANOMALY_COLUMNS.items()}
+        for v in cols.values():
+            v.flags.writeable = False
+        return cls(cols)
 
     @classmethod
     def build(cls, **cols: Any) -> AnomalyBatch:
@@ -143,10 +149,15 @@ class RollupBatch:
         return len(self.interval)
 
     @classmethod
+    @functools.cache
     def empty(cls) -> RollupBatch:
+        """The empty batch (one shared, read-only instance: batches are never mutated)."""
         from rxpipe.kernels.rollup import COLUMNS
 
-        return cls(np.empty(0, np.int64), {k: np.empty(0) for k in COLUMNS})
+        cols = {k: np.empty(0) for k in COLUMNS}
+        for v in cols.values():
+            v.flags.writeable = False
+        return cls(np.empty(0, np.int64), cols)
 
     @staticmethod
     def concat(parts: list[RollupBatch]) -> RollupBatch:
