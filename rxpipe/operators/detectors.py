@@ -409,8 +409,8 @@ class DetectorSet:
         active = self.state["active"]
         for slot, (hit, kind, method) in enumerate(checks):
             if hit.any() or active[:, slot].any():
-                starts = _episode_starts(b.symbol, hit, active[:, slot].copy())
-                active[:, slot] = _last_hit(b.symbol, hit, active[:, slot])
+                starts = np.empty(len(hit), np.bool_)
+                episode_starts(b.symbol, hit, active[:, slot], starts)  # moves `active` on
                 idx = np.flatnonzero(starts)
                 if len(idx):
                     parts.append(self._detail(b, cols, idx, kind, method))
@@ -518,24 +518,6 @@ class DetectorSet:
             upper=upper,
             window=window,
         )
-
-
-def _episode_starts(symbol: np.ndarray, hit: np.ndarray, active: np.ndarray) -> np.ndarray:
-    starts = np.empty(len(hit), np.bool_)
-    episode_starts(symbol, hit, active, starts)
-    return starts
-
-
-def _last_hit(symbol: np.ndarray, hit: np.ndarray, active: np.ndarray) -> np.ndarray:
-    """Whether each symbol's last tick in the batch was a hit (``active`` where it had none)."""
-    out = active.copy()
-    out[symbol] = False
-    out[symbol[hit]] = False
-    last = np.zeros(len(active), np.int64) - 1
-    last[symbol] = np.arange(len(symbol))  # numpy keeps the last write per index
-    seen = last >= 0
-    out[seen] = hit[last[seen]]
-    return out
 
 
 def _label(seconds: float) -> str:
