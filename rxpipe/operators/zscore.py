@@ -38,15 +38,15 @@ class ZScore:
         n = len(batch)
         if n:
             self.state.ensure(int(batch.symbol.max()) + 1)
-        s = self.state
+        a = self.state.arrays
         mean, std, z = np.empty(n), np.empty(n), np.empty(n)
         rolling_count(
             batch.symbol,
             getattr(batch, self.field),
-            s["buf"],
-            s["count"],
-            s["mean"],
-            s["m2"],
+            a["buf"],
+            a["count"],
+            a["mean"],
+            a["m2"],
             self.min_periods,
             mean,
             std,
