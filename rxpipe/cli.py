@@ -257,6 +257,7 @@ def cmd_score(args: argparse.Namespace) -> int:
     import csv
 
     import numpy as np
+    import pandas as pd
 
     from rxpipe.operators.series import score_series
 
@@ -278,7 +279,11 @@ def cmd_score(args: argparse.Namespace) -> int:
                     f"{args.input}:{reader.line_num}: bad {args.column} {row[args.column]!r}: not a number"
                 ) from None
             stamps.append(row["timestamp"])
-    scores = score_series(np.array(values))
+    try:
+        ts = pd.to_datetime(pd.Series(stamps), utc=True).to_numpy("datetime64[ns]").astype(np.int64)
+    except (ValueError, TypeError):
+        ts = None  # timestamps we cannot read: score without seasonality
+    scores = score_series(np.array(values), ts)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     with open(args.out, "w", newline="") as f:
         writer = csv.writer(f)

@@ -4,7 +4,7 @@ Each method's deviation (|z|, IQR units, ...) is divided by an adaptive referenc
 maximum of that method's own past deviations, decaying slowly, so a method that is always
 noisy on a series counts for little and a deviation beyond anything seen lately counts for a
 lot (thresholds adapt per symbol and method). The strongest method sets the score; a score
-that does not exceed the recent scores of its symbol is halved, so one event gives one alarm,
+that does not exceed the recent scores of its symbol is damped, so one event gives one alarm,
 not a burst. Score ``i`` uses ticks ``<= i`` only.
 """
 
@@ -17,9 +17,10 @@ from numba import njit
 
 
 @njit(cache=True)
-def ensemble(symbol, dev, ref_decay, recent_decay, warmup, ref, recent, seen, out):
+def ensemble(symbol, dev, ref_decay, recent_decay, warmup, damp, ref, recent, seen, out):
     """``dev[i, k]``: deviation of tick ``i`` by method ``k`` (NaN = no opinion yet).
 
+    A score not above the symbol's recent scores is multiplied by ``damp``.
     State per symbol: ``ref[s, k]`` adaptive references, ``recent[s]`` decaying max of recent
     scores, ``seen[s]`` ticks scored so far. Writes scores into ``out``.
     """
@@ -41,6 +42,6 @@ def ensemble(symbol, dev, ref_decay, recent_decay, warmup, ref, recent, seen, ou
         seen[s] += 1
         score = math.tanh(best * best / 4.0) if seen[s] > warmup else 0.0
         if score <= recent[s]:
-            score *= 0.5
+            score *= damp
         recent[s] = max(recent[s] * recent_decay, score)
         out[i] = score

@@ -68,6 +68,7 @@ class DetectorConfig:
     ensemble_threshold: float = 0.9
     ensemble_ref_ticks: int = 1000
     ensemble_recent_ticks: int = 100
+    ensemble_damp: float = 0.5
     rollup_intervals_s: tuple[float, ...] = (60, 300, 900, 3600, 4 * 3600, 86400)
     severity: SeverityScale = field(default_factory=SeverityScale)
 
@@ -377,6 +378,7 @@ class DetectorSet:
             1.0 - 1.0 / c.ensemble_ref_ticks,
             1.0 - 1.0 / c.ensemble_recent_ticks,
             c.min_periods,
+            c.ensemble_damp,
             s["en_ref"],
             s["en_recent"],
             s["en_seen"],

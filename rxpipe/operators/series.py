@@ -18,10 +18,14 @@ class SeriesConfig:
 
     window: int = 150
     min_periods: int = 30
-    level_ticks: int = 12  # the level method compares the mean of the last 12 values
+    level_ticks: int = 6  # the level method compares the mean of the last 6 values
     level_weight: float = 0.5
     ref_ticks: int = 1000
     recent_ticks: int = 100
+    damp: float = 0.5  # a score not above the recent scores is multiplied by this
+    season_s: float = 86_400.0  # with timestamps: compare with the value one day before ...
+    season_min_rho: float = 0.95  # ... where the series has tracked that value this closely so far
+    season_min_pairs: int = 288
     flat_deviation: float = 20.0  # any change after a perfectly flat window counts this much
 
 
@@ -54,8 +58,36 @@ def _trailing_mean(x: np.ndarray, k: int) -> np.ndarray:
     return out
 
 
-def score_series(values: np.ndarray, config: SeriesConfig | None = None) -> np.ndarray:
+def seasonal_residual(
+    x: np.ndarray, ts: np.ndarray, cfg: SeriesConfig
+) -> tuple[np.ndarray, np.ndarray]:
+    """``x`` minus its value one season earlier, where the series has been seasonal so far.
+
+    Returns the residual (``x`` itself where not seasonal) and the mask of seasonal points.
+    Seasonal means: the correlation of the value with its value one season before, over every
+    pair seen up to this point, is at least ``season_min_rho`` (causal: cumulative sums).
+    """
+    idx = np.searchsorted(ts, ts - int(cfg.season_s * 1e9), side="right") - 1
+    ok = idx >= 0
+    lag = np.where(ok, x[np.maximum(idx, 0)], np.nan)
+    a, b, w = np.where(ok, x, 0.0), np.where(ok, lag, 0.0), ok.astype(np.float64)
+    n = np.maximum(np.cumsum(w), 1.0)
+    ma, mb = np.cumsum(a) / n, np.cumsum(b) / n
+    cov = np.cumsum(a * b) / n - ma * mb
+    var = (np.cumsum(a * a) / n - ma**2) * (np.cumsum(b * b) / n - mb**2)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rho = np.where(var > 0, cov / np.sqrt(np.abs(var)), 0.0)
+    seasonal = ok & (np.cumsum(w) >= cfg.season_min_pairs) & (rho >= cfg.season_min_rho)
+    return np.where(seasonal, x - lag, x), seasonal
+
+
+def score_series(
+    values: np.ndarray, timestamps: np.ndarray | None = None, config: SeriesConfig | None = None
+) -> np.ndarray:
     """Causal anomaly score in [0, 1] per value (score ``i`` uses values ``<= i`` only).
+
+    With ``timestamps`` (ns), a series that repeats daily is scored on its difference from the
+    day before, where it has been repeating (the daily shape itself is not news).
 
     >>> x = np.r_[np.sin(np.arange(600) / 10.0), 8.0, np.sin(np.arange(601, 700) / 10.0)]
     >>> s = score_series(x)
@@ -64,6 +96,16 @@ def score_series(values: np.ndarray, config: SeriesConfig | None = None) -> np.n
     """
     cfg = config if config is not None else SeriesConfig()
     x = np.asarray(values, np.float64)
+    plain = _score(x, cfg)
+    if timestamps is None or len(x) == 0:
+        return plain
+    residual, seasonal = seasonal_residual(x, np.asarray(timestamps, np.int64), cfg)
+    if not seasonal.any():
+        return plain
+    return np.where(seasonal, _score(residual, cfg), plain)
+
+
+def _score(x: np.ndarray, cfg: SeriesConfig) -> np.ndarray:
     n = len(x)
     diff = np.r_[np.nan, np.diff(x)]
     level = _trailing_mean(x, cfg.level_ticks)
@@ -77,6 +119,7 @@ def score_series(values: np.ndarray, config: SeriesConfig | None = None) -> np.n
         1.0 - 1.0 / cfg.ref_ticks,
         1.0 - 1.0 / cfg.recent_ticks,
         cfg.min_periods,
+        cfg.damp,
         np.zeros((1, dev.shape[1])),
         np.zeros(1),
         np.zeros(1, np.int64),
