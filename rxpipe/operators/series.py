@@ -24,7 +24,7 @@ class SeriesConfig:
     recent_ticks: int = 100
     damp: float = 0.5  # a score not above the recent scores is multiplied by this
     season_s: float = 86_400.0  # with timestamps: compare with the value one day before ...
-    season_min_rho: float = 0.95  # ... where the series has tracked that value this closely so far
+    season_min_rho: float = 0.85  # ... where the series has tracked that value this closely so far
     season_min_pairs: int = 288
     flat_deviation: float = 20.0  # any change after a perfectly flat window counts this much
 
