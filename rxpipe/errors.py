@@ -44,7 +44,8 @@ class RuleSyntaxError(RxpipeError):
         self.text = text
         self.line = line
         self.column = column
-        src_line = text.splitlines()[line - 1] if text.splitlines() else ""
+        lines = text.split("\n")
+        src_line = lines[line - 1] if 0 < line <= len(lines) else ""
         excerpt = f"{src_line}\n{' ' * (column - 1)}^"
         super().__init__(f"line {line}, column {column}: {message}\n{excerpt}")
 

@@ -15,3 +15,12 @@ def episode_starts(symbol, hit, active, out):
         s = symbol[i]
         out[i] = hit[i] and not active[s]
         active[s] = hit[i]
+
+
+@njit(cache=True)
+def previous_per_symbol(symbol, x, last, out):
+    """``out[i]`` = the symbol's previous ``x`` (``last[s]`` across batches; NaN at first)."""
+    for i in range(x.shape[0]):
+        s = symbol[i]
+        out[i] = last[s]
+        last[s] = x[i]

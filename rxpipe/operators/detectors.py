@@ -36,6 +36,51 @@ _T = {name: k for k, name in enumerate(ANOMALY_TYPES)}
 _M = {name: k for k, name in enumerate(METHODS)}
 
 
+# The signal columns a DetectorSet produces (rules may name them; a test keeps this list true).
+SIGNAL_COLUMNS = frozenset(
+    {
+        "ret",
+        "ewma_vol",
+        "ewma_z",
+        "vol_ratio",
+        "ret_mean",
+        "ret_std",
+        "z_ret",
+        "price_mean",
+        "price_std",
+        "z_price",
+        "logvol_mean",
+        "logvol_std",
+        "z_logvol",
+        "z_price_time",
+        "ret_q1",
+        "ret_median",
+        "ret_q3",
+        "volume_median",
+        "volume_p95",
+        "volume_p99",
+        "volume_ratio",
+        "drift_mean",
+        "drift_lower",
+        "drift_upper",
+        "change_1h",
+        "change_4h",
+        "change_24h",
+        "volume_change_1h",
+        "sma",
+        "ema",
+        "wma",
+        "ma_fast",
+        "ma_slow",
+        "crossover",
+        "cusum_pos",
+        "cusum_neg",
+        "cusum_alarm",
+        "ensemble",
+    }
+)
+
+
 @dataclass
 class DetectorConfig:
     """Every parameter of the detector set; the defaults are one set for every symbol."""

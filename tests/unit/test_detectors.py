@@ -154,3 +154,10 @@ def test_anomaly_events_carry_seed_fields(stream) -> None:
     } <= set(doc)
     assert all(0.0 <= e.confidence <= 1.0 for e in events)
     assert {e.severity for e in events} <= {"low", "medium", "high", "critical"}
+
+
+def test_signal_columns_list_is_true(stream) -> None:
+    from rxpipe.operators.detectors import SIGNAL_COLUMNS
+
+    _, b = stream
+    assert set(DetectorSet().update(b.take(slice(0, 100))).columns) == SIGNAL_COLUMNS
