@@ -1,0 +1,46 @@
+"""The alert state machine over ticks: inactive -> pending -> firing -> resolved, per symbol."""
+
+from __future__ import annotations
+
+from numba import njit
+
+INACTIVE, PENDING, FIRING = 0, 1, 2
+TO_PENDING, TO_FIRING, TO_RESOLVED, TO_CANCELLED = 1, 2, 3, 4
+
+
+@njit(cache=True)
+def transitions(symbol, ts, fired, applies, for_ns, state, since, out_index, out_kind):
+    """Walk the ticks in order; write each state change (tick index, kind); return how many.
+
+    ``state[s]`` and ``since[s]`` (when the condition became true) carry across batches. A
+    condition must hold on every tick for ``for_ns`` before the alert fires; a false tick
+    resolves a firing alert and cancels a pending one. Symbols with ``applies[s]`` False are
+    skipped.
+    """
+    k = 0
+    for i in range(symbol.shape[0]):
+        s = symbol[i]
+        if not applies[s]:
+            continue
+        if fired[i]:
+            if state[s] == INACTIVE:
+                since[s] = ts[i]
+                if for_ns <= 0:
+                    state[s] = FIRING
+                    out_kind[k] = TO_FIRING
+                else:
+                    state[s] = PENDING
+                    out_kind[k] = TO_PENDING
+                out_index[k] = i
+                k += 1
+            elif state[s] == PENDING and ts[i] - since[s] >= for_ns:
+                state[s] = FIRING
+                out_kind[k] = TO_FIRING
+                out_index[k] = i
+                k += 1
+        elif state[s] != INACTIVE:
+            out_kind[k] = TO_RESOLVED if state[s] == FIRING else TO_CANCELLED
+            out_index[k] = i
+            state[s] = INACTIVE
+            k += 1
+    return k

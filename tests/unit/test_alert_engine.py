@@ -1,0 +1,211 @@
+"""The alert state machine: pending/for, flapping, resolve, silence, inhibition, repeat interval."""
+
+import numpy as np
+import pytest
+
+from rxpipe.errors import InputError
+from rxpipe.model import SymbolTable, TickBatch
+from rxpipe.rules.defaults import seed_rules
+from rxpipe.rules.engine import AlertEngine, Silence, fingerprint
+from rxpipe.rules.model import Rule, load_rules
+from rxpipe.signals import SignalBatch
+
+NS = 10**9
+
+
+def ticks(prices, symbols=None, start_s=0, step_s=1) -> SignalBatch:
+    n = len(prices)
+    ts = (start_s + np.arange(n) * step_s + 1) * NS
+    return SignalBatch(
+        TickBatch.from_arrays(
+            symbol=symbols if symbols is not None else np.zeros(n),
+            ts=ts,
+            price=prices,
+            volume=np.ones(n),
+        ),
+        {},
+    )
+
+
+def states(events):
+    return [(e.symbol, e.state, e.at // NS) for e in events]
+
+
+SYMS = SymbolTable(["BTCUSDT", "ETHUSDT"])
+
+
+def test_for_duration_keeps_an_alert_pending_until_it_has_held() -> None:
+    rule = Rule(name="high", condition="price > 100", **{"for": "3s"})
+    engine = AlertEngine([rule], SYMS)
+    ev = engine.update(ticks([101, 101, 101, 101, 101, 99]))
+    assert states(ev) == [
+        ("BTCUSDT", "pending", 1),
+        ("BTCUSDT", "firing", 4),
+        ("BTCUSDT", "resolved", 6),
+    ]
+    assert ev[1].started_at == 4 * NS and ev[2].started_at == 4 * NS and ev[1].value == 101
+
+
+def test_flapping_shorter_than_for_never_fires() -> None:
+    rule = Rule(name="high", condition="price > 100", **{"for": "5s"})
+    engine = AlertEngine([rule], SYMS)
+    ev = engine.update(ticks([101, 101, 99, 101, 101, 101, 99, 101]))
+    assert [e.state for e in ev] == ["pending", "inactive", "pending", "inactive", "pending"]
+    assert not any(e.notify for e in ev)
+
+
+def test_state_survives_batch_boundaries_and_symbols_are_separate() -> None:
+    engine = AlertEngine([Rule(name="high", condition="price > 100", **{"for": "3s"})], SYMS)
+    a = engine.update(ticks([101, 50, 101], symbols=[0, 1, 0]))  # BTC true from t=1
+    b = engine.update(ticks([101, 200, 200, 10], symbols=[0, 1, 1, 0], start_s=3))
+    assert states(a) == [("BTCUSDT", "pending", 1)]
+    # BTC has held 3 s at t=4, in the next batch; ETH's own clock starts at t=5
+    assert states(b) == [
+        ("BTCUSDT", "firing", 4),
+        ("ETHUSDT", "pending", 5),
+        ("BTCUSDT", "resolved", 7),
+    ]
+
+
+def test_silence_mutes_matching_alerts_in_its_time_range() -> None:
+    engine = AlertEngine([Rule(name="high", condition="price > 100")], SYMS)
+    engine.silences.append(Silence("s1", {"symbol": "BTCUSDT"}, starts_at=0, ends_at=3 * NS))
+    ev = engine.update(ticks([101, 99, 101, 99]))
+    assert [(e.state, e.silenced, e.notify) for e in ev] == [
+        ("firing", True, False),
+        ("resolved", True, False),
+        ("firing", False, True),
+        ("resolved", False, True),
+    ]
+
+
+def test_a_critical_alert_inhibits_lower_ones_of_its_symbol() -> None:
+    crit = Rule(id="crit", name="crash", condition="price < 50", severity="critical")
+    low = Rule(id="low", name="below 80", condition="price < 80", severity="medium")
+    engine = AlertEngine([crit, low], SYMS)
+    ev = engine.update(ticks([40, 40, 70, 60], symbols=[0, 1, 0, 0]))
+    by = {(e.rule_id, e.symbol, e.at // NS): e for e in ev}
+    assert by[("crit", "BTCUSDT", 1)].notify and not by[("crit", "BTCUSDT", 1)].inhibited
+    assert by[("low", "BTCUSDT", 1)].inhibited and not by[("low", "BTCUSDT", 1)].notify
+    assert by[("crit", "BTCUSDT", 3)].state == "resolved"
+
+
+def test_repeat_interval_and_acknowledgement() -> None:
+    engine = AlertEngine([Rule(name="high", condition="price > 100", repeat_interval="10s")], SYMS)
+    first = engine.update(ticks([101] * 5))
+    assert [(e.state, e.repeat) for e in first] == [("firing", False)]
+    later = engine.update(ticks([101] * 5, start_s=12))
+    assert [(e.state, e.repeat, e.at // NS) for e in later] == [("firing", True, 17)]
+    engine.acknowledge(later[0].fingerprint)
+    assert engine.update(ticks([101] * 3, start_s=30)) == []
+    assert [e.state for e in engine.update(ticks([99], start_s=40))] == ["resolved"]
+
+
+def test_hot_reload_keeps_unchanged_rules_and_resets_changed_ones() -> None:
+    r1 = Rule(id="a", name="a", condition="price > 100")
+    engine = AlertEngine([r1], SYMS)
+    engine.update(ticks([101]))
+    engine.set_rules([r1, Rule(id="b", name="b", condition="price > 200")])
+    events = engine.update(ticks([101, 250], start_s=2))
+    assert [(e.rule_id, e.state) for e in events] == [
+        ("b", "firing")
+    ]  # "a" kept firing: no new event
+    assert {rid for rid, _, _ in engine.firing()} == {"a", "b"}
+    engine.set_rules([Rule(id="a", name="a", condition="price > 105")])
+    assert engine.firing() == []
+
+
+def test_fingerprint_is_per_rule_symbol_and_labels() -> None:
+    assert fingerprint("r", "BTC", {"a": "1"}) == fingerprint("r", "BTC", {"a": "1"})
+    assert (
+        len(
+            {
+                fingerprint("r", "BTC", {}),
+                fingerprint("r", "ETH", {}),
+                fingerprint("r", "BTC", {"a": "1"}),
+                fingerprint("q", "BTC", {}),
+            }
+        )
+        == 4
+    )
+
+
+def test_annotations_use_the_values_that_fired_and_nothing_else() -> None:
+    rule = Rule(
+        name="high",
+        condition="price > 100",
+        annotations={"summary": "{symbol} at {value:.1f}", "bad": "{value.__class__}"},
+    )
+    ev = AlertEngine([rule], SYMS).update(ticks([123.45]))
+    assert ev[0].annotations == {"summary": "BTCUSDT at 123.5", "bad": "{value.__class__}"}
+
+
+def test_seed_rules_and_their_spellings() -> None:
+    rules = seed_rules()
+    assert len(rules) == 15 and len({r.id for r in rules}) == 15
+    eth = next(r for r in rules if r.name == "ETH Support Break")
+    assert eth.symbols == ["ETHUSDT"] and eth.severity == "critical"
+    r = Rule.model_validate(
+        {
+            "Name": "x",
+            "Condition": "price_change_4h",
+            "Threshold": 15,
+            "Severity": "warning",
+            "Symbol": "SOLUSDT",
+        }
+    )
+    assert r.effective_condition() == "price_change_4h > 15.0" and r.severity == "medium"
+
+
+def test_rule_files_one_or_many_and_their_errors(tmp_path) -> None:
+    one = tmp_path / "one.yaml"
+    one.write_text("name: breakout\ncondition: price > 50000\nsymbols: [BTCUSDT]\nfor: 30s\n")
+    many = tmp_path / "many.yaml"
+    many.write_text(
+        "- {name: a, condition: price > 1}\n- {name: b, condition: volume > 2, severity: high}\n"
+    )
+    assert [r.for_s for r in load_rules(one)] == [30.0]
+    assert [r.name for r in load_rules(many)] == ["a", "b"]
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("- {name: a, condition: price >}\n")
+    with pytest.raises(InputError, match=r"rule 1 \(a\): .*condition.*line 1, column 8"):
+        load_rules(bad)
+    bad.write_text("- {name: a, condition: price > 1, severity: dire}\n")
+    with pytest.raises(InputError, match="severity is one of"):
+        load_rules(bad)
+
+
+def test_the_simulators_labelled_events_fire_the_seed_rules() -> None:
+    from rxpipe.operators.detectors import DetectorSet
+    from rxpipe.sources.simulator import Simulator
+
+    syms = SymbolTable()
+    sim = Simulator(
+        ["BTCUSDT", "ETHUSDT", "SOLUSDT"],
+        seed=5,
+        step_s=1.0,
+        start_ns=1_700_000_000 * NS,
+        symbol_table=syms,
+        event_rate_per_hour=1.0,
+    )
+    det, engine = DetectorSet(), AlertEngine(seed_rules(), syms)
+    events = []
+    for _ in range(4 * 3600 // 600):
+        events += engine.update(det.update(sim.steps(600)))
+    labelled = [
+        e
+        for e in sim.events
+        if e.kind in ("price_spike", "crash", "volume_burst")
+        and e.start_ts > sim.start_ns + 900 * NS
+        and e.start_ts < sim.start_ns + 4 * 3600 * NS - 600 * NS
+    ]
+    assert labelled
+    for ev in labelled:
+        near = [
+            a
+            for a in events
+            if a.symbol == ev.symbol
+            and a.state == "firing"
+            and ev.start_ts <= a.at <= ev.start_ts + 300 * NS
+        ]
+        assert near, f"no seed rule fired for {ev}"
