@@ -73,6 +73,17 @@ def parser() -> argparse.ArgumentParser:
         "--out", type=Path, required=True, help="where to write timestamp,value,anomaly_score"
     )
     score.add_argument("--column", default="value", help="the value column (default: value)")
+
+    bt = sub.add_parser("backtest", help="replay stored history through a rule")
+    _common(bt)
+    bt.add_argument(
+        "--rule", required=True, help="a YAML rule file (one rule) or the id of a stored rule"
+    )
+    bt.add_argument(
+        "--from", dest="start", help="start: ISO time or a duration ago (7d); default all history"
+    )
+    bt.add_argument("--to", dest="end", help="end: ISO time or a duration ago; default now")
+    bt.add_argument("--json", action="store_true", help="print one JSON object")
     return top
 
 
@@ -293,11 +304,77 @@ def cmd_score(args: argparse.Namespace) -> int:
     return 0
 
 
+def _when(text: str | None) -> int | None:
+    """ISO time, or a duration before now (``7d``), to ns."""
+    if text is None:
+        return None
+    from datetime import UTC, datetime
+
+    try:
+        return time.time_ns() - int(parse_duration(text) * 1e9)
+    except RxpipeError:
+        pass
+    try:
+        stamp = datetime.fromisoformat(text)
+    except ValueError:
+        raise RxpipeError(
+            f"time {text!r} is not ISO (2023-03-10T00:00Z) nor a duration ago (7d)"
+        ) from None
+    if stamp.tzinfo is None:
+        stamp = stamp.replace(tzinfo=UTC)
+    return int(stamp.timestamp() * 1e9)
+
+
+def cmd_backtest(args: argparse.Namespace) -> int:
+    from rxpipe.model import SymbolTable
+    from rxpipe.rules.backtest import backtest, stored_ticks
+    from rxpipe.rules.model import load_rules
+    from rxpipe.storage.rules import RuleStore
+
+    settings = _settings(args)
+    _logging(settings.log_level)
+    rt = Runtime(settings)
+    db = rt.open_storage()
+    if db is None:
+        raise RxpipeError("backtest needs storage; it is disabled in the settings")
+    with db.connect() as conn:
+        if Path(args.rule).is_file():
+            rules = load_rules(args.rule)
+            if len(rules) != 1:
+                raise RxpipeError(
+                    f"{args.rule} holds {len(rules)} rules; backtest takes a file with one"
+                )
+            rule = rules[0]
+        else:
+            found = RuleStore(conn).get(args.rule)
+            if found is None:
+                raise RxpipeError(f"no rule file or stored rule {args.rule!r}")
+            rule = found
+        symbols = SymbolTable()
+        start, end = _when(args.start), _when(args.end)
+        report = backtest(rule, stored_ticks(conn, symbols, start_ns=start, end_ns=end), symbols)
+    rt.stop(STOP_TIMEOUT_S)
+    doc = report.to_json()
+    if args.json:
+        print(json.dumps(doc))
+    else:
+        print(
+            f"{rule.name}: {doc['alerts']} alert(s) over {doc['days']:.2f} days ({doc['alerts_per_day']:.2f}/day), "
+            f"firing {doc['firing_seconds']:.0f}s in all, {doc['ticks']:,} ticks"
+        )
+        for f in doc["firings"][:50]:
+            print(
+                f"  {f['symbol']:<10} fired {f['fired_at']}  resolved {f['resolved_at']}  value {f['value']}"
+            )
+    return 0
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "run": cmd_run,
     "replay": cmd_replay,
     "simulate": cmd_simulate,
     "score": cmd_score,
+    "backtest": cmd_backtest,
 }
 
 

@@ -20,9 +20,11 @@ from rxpipe.model import SymbolTable, TickBatch
 from rxpipe.operators.detectors import DetectorConfig, DetectorSet
 from rxpipe.operators.validate import TickValidator
 from rxpipe.pipeline import Pipeline, Sink
+from rxpipe.rules.defaults import seed_rules
 from rxpipe.sources.replay import Replay, parse_speed
 from rxpipe.sources.simulator import DEFAULT_SYMBOLS, Simulator, simulator_source
 from rxpipe.storage.database import Database
+from rxpipe.storage.rules import RuleStore
 from rxpipe.storage.signals import SignalSink, SignalStore
 from rxpipe.storage.sink import TickSink
 from rxpipe.storage.ticks import TickStore
@@ -58,6 +60,8 @@ class Runtime:
         url = s.storage.database_url.get_secret_value() if s.storage.database_url else None
         self.db = Database.open(url=url, data_dir=s.data_dir)
         db = self.db
+        with db.connect() as conn:  # the seed's rule set, the first time
+            RuleStore(conn).seed(seed_rules())
         self.tick_sink = TickSink(lambda: TickStore(db.connect(), self.symbols, self.sources))
         if s.detectors.enabled:
             self.signal_sink = SignalSink(lambda: SignalStore(db.connect(), self.symbols))

@@ -251,3 +251,35 @@ def test_progress_bar_on_long_replays_at_a_terminal_only(tmp_path: Path) -> None
     assert "%|" not in _replay_on_a_terminal(f, "--quiet")
     piped = run_rxpipe("replay", str(f), "--no-storage", "--speed", "1")
     assert piped.returncode == 0 and "%|" not in piped.stderr
+
+
+def test_backtest_a_rule_file_and_a_stored_rule(data_dir: Path, tmp_path: Path) -> None:
+    assert run_rxpipe("replay", str(BTC), "--data-dir", str(data_dir), "--json").returncode == 0
+    rule = tmp_path / "rule.yaml"
+    rule.write_text(
+        "name: big move\ncondition: abs(change_pct(price, 1h)) > 3\nsymbols: [BTCUSDT]\n"
+    )
+    out = run_rxpipe("backtest", "--rule", str(rule), "--data-dir", str(data_dir), "--json")
+    assert out.returncode == 0, out.stderr
+    doc = json.loads(out.stdout)
+    assert {"alerts", "alerts_per_day", "firings"} <= set(doc)
+    assert doc["alerts"] == len(doc["firings"]) > 0 and doc["days"] > 40
+    assert {"symbol", "fired_at", "resolved_at", "value"} <= set(doc["firings"][0])
+    assert all(f["symbol"] == "BTCUSDT" and abs(f["value"]) > 3 for f in doc["firings"])
+    window = run_rxpipe(
+        "backtest",
+        "--rule",
+        "seed-12",
+        "--from",
+        "2023-04-01",
+        "--to",
+        "2023-04-02",
+        "--data-dir",
+        str(data_dir),
+        "--json",
+    )
+    assert window.returncode == 0, window.stderr
+    one_day = json.loads(window.stdout)
+    assert one_day["ticks"] == 1440 and one_day["rule"]["name"] == "Extreme Z-Score"
+    missing = run_rxpipe("backtest", "--rule", "nope", "--data-dir", str(data_dir))
+    assert missing.returncode == 2 and "no rule file or stored rule 'nope'" in missing.stderr

@@ -1,0 +1,54 @@
+"""Rules, alerts and silences in the real embedded PostgreSQL."""
+
+import numpy as np
+
+from rxpipe.model import SymbolTable, TickBatch
+from rxpipe.rules.defaults import seed_rules
+from rxpipe.rules.engine import AlertEngine, Silence
+from rxpipe.rules.model import Rule
+from rxpipe.signals import SignalBatch
+from rxpipe.storage.database import Database
+from rxpipe.storage.rules import AlertStore, RuleStore
+
+NS = 10**9
+
+
+def test_rules_crud_seed_and_version(db: Database) -> None:
+    with db.connect() as conn:
+        store = RuleStore(conn)
+        assert store.seed(seed_rules()) == 15
+        assert store.seed(seed_rules()) == 0  # only the first time
+        v1 = store.version()
+        rule = Rule(
+            id="mine", name="mine", condition="price > 1", labels={"desk": "a"}, **{"for": "30s"}
+        )
+        store.save(rule)
+        assert store.get("mine") == rule and store.version() != v1
+        assert len(store.list()) == 16
+        assert store.delete("mine") and store.get("mine") is None and not store.delete("mine")
+
+
+def test_alert_history_and_current_state(db: Database) -> None:
+    syms = SymbolTable(["BTCUSDT"])
+    engine = AlertEngine([Rule(id="r", name="high", condition="price > 100")], syms)
+    engine.silences.append(Silence("s", {"symbol": "BTCUSDT"}, 10 * NS, 20 * NS))
+    b = TickBatch.from_arrays(
+        symbol=np.zeros(4),
+        ts=np.array([1, 2, 3, 4]) * NS,
+        price=[101.0, 99, 101, 102],
+        volume=np.ones(4),
+    )
+    events = engine.update(SignalBatch(b, {}))
+    with db.connect() as conn:
+        alerts = AlertStore(conn)
+        assert alerts.record(events) == 3
+        assert alerts.record(events) == 3  # recording again keeps one history row per change
+        history = conn.execute(
+            "SELECT state, extract(epoch FROM at)::int FROM alert_events ORDER BY at"
+        ).fetchall()
+        assert history == [("firing", 1), ("resolved", 2), ("firing", 3)]
+        row = conn.execute("SELECT state, symbol, value, acknowledged FROM alerts").fetchall()
+        assert row == [("firing", "BTCUSDT", 101.0, False)]
+        assert alerts.acknowledge(events[-1].fingerprint)
+        alerts.add_silence(engine.silences[0])
+        assert alerts.silences() == engine.silences
