@@ -25,4 +25,4 @@ def test_notebook_runs(path: Path) -> None:
 
 
 def test_there_are_notebooks() -> None:
-    assert [p.name for p in NOTEBOOKS][:1] == ["01_detectors.ipynb"]
+    assert [p.name for p in NOTEBOOKS][:2] == ["01_detectors.ipynb", "02_rules.ipynb"]
