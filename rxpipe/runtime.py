@@ -21,8 +21,10 @@ from rxpipe.operators.detectors import DetectorConfig, DetectorSet
 from rxpipe.operators.validate import TickValidator
 from rxpipe.pipeline import Pipeline, Sink
 from rxpipe.rules.defaults import seed_rules
+from rxpipe.rules.engine import AlertEngine
 from rxpipe.sources.replay import Replay, parse_speed
 from rxpipe.sources.simulator import DEFAULT_SYMBOLS, Simulator, simulator_source
+from rxpipe.storage.alerts_sink import AlertSink
 from rxpipe.storage.database import Database
 from rxpipe.storage.rules import RuleStore
 from rxpipe.storage.signals import SignalSink, SignalStore
@@ -44,6 +46,7 @@ class Runtime:
     db: Database | None = None
     tick_sink: TickSink | None = None
     signal_sink: SignalSink | None = None
+    alert_sink: AlertSink | None = None
     detectors: DetectorSet | None = None
     simulator: Simulator | None = None
     replay: Replay | None = None
@@ -143,6 +146,12 @@ class Runtime:
             operators.append(ops.map(self.detectors.update))
             if self.signal_sink is not None:
                 sinks.append(self.signal_sink)
+            if self.db is not None:  # rules run on the detectors' signals; loaded from the database
+                db = self.db
+                self.alert_sink = AlertSink(AlertEngine([], self.symbols), db.connect)
+                with db.connect() as conn:
+                    self.alert_sink.reload(conn)
+                sinks.append(self.alert_sink)
         self.pipeline = Pipeline(
             source,
             sinks=sinks,
@@ -170,7 +179,7 @@ class Runtime:
         """Stop the source, flush every sink (waiting at most ``timeout`` s, None: until done),
         store the simulator's events."""
         ok = self.pipeline.stop(timeout) if self.pipeline else True
-        for sink in (self.tick_sink, self.signal_sink):
+        for sink in (self.tick_sink, self.signal_sink, self.alert_sink):
             if sink is not None:
                 ok = sink.close(timeout) and ok
         try:
@@ -210,6 +219,8 @@ class Runtime:
             "ticks_duplicate": sink.duplicates if sink else 0,
             "anomalies_stored": self.signal_sink.anomalies_stored if self.signal_sink else 0,
             "rollups_stored": self.signal_sink.rollups_stored if self.signal_sink else 0,
+            "alert_events": self.alert_sink.events if self.alert_sink else 0,
+            "rules": len(self.alert_sink.engine.rules) if self.alert_sink else 0,
             "rejected_by_reason": dict(p.validator.rejected) if p else {},
             "batch_latency_ms": {
                 "p50": round(p.stats.latency.percentile(50) * 1e3, 3) if p else 0.0,

@@ -148,7 +148,8 @@ class AlertEngine:
         ticks = batch.ticks
         n_sym = int(ticks.symbol.max()) + 1
         events: list[tuple[int, int, AlertEvent]] = []
-        for order, lv in enumerate(self._live.values()):
+        live = self._live  # set_rules may swap it from another thread: use one version
+        for order, lv in enumerate(live.values()):
             result = lv.compiled.evaluate(batch)
             lv.state.ensure(n_sym)
             applies = np.array(

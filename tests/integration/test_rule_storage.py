@@ -1,5 +1,7 @@
 """Rules, alerts and silences in the real embedded PostgreSQL."""
 
+import time
+
 import numpy as np
 
 from rxpipe.model import SymbolTable, TickBatch
@@ -52,3 +54,35 @@ def test_alert_history_and_current_state(db: Database) -> None:
         assert alerts.acknowledge(events[-1].fingerprint)
         alerts.add_silence(engine.silences[0])
         assert alerts.silences() == engine.silences
+
+
+def test_alert_sink_hot_reloads_rules_and_records_alerts(db: Database) -> None:
+    from rxpipe.storage.alerts_sink import AlertSink
+
+    syms = SymbolTable(["BTCUSDT"])
+    sink = AlertSink(AlertEngine([], syms), db.connect, reload_s=0.1)
+    try:
+        b = TickBatch.from_arrays(
+            symbol=np.zeros(3),
+            ts=np.array([1, 2, 3]) * NS,
+            price=[99.0, 101, 102],
+            volume=np.ones(3),
+        )
+        sink.put(SignalBatch(b, {}))
+        assert sink.flush(10) and sink.events == 0  # no rules yet
+        with db.connect() as conn:
+            RuleStore(conn).save(Rule(id="live", name="live", condition="price > 100"))
+        deadline = time.monotonic() + 10
+        while not sink.engine.rules and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert [r.id for r in sink.engine.rules] == ["live"]  # picked up without a restart
+        b2 = TickBatch.from_arrays(
+            symbol=np.zeros(2), ts=np.array([4, 5]) * NS, price=[101.0, 99], volume=np.ones(2)
+        )
+        sink.put(SignalBatch(b2, {}))
+        assert sink.flush(10)
+        with db.connect() as conn:
+            got = conn.execute("SELECT rule_id, state FROM alert_events ORDER BY at").fetchall()
+        assert got == [("live", "firing"), ("live", "resolved")]
+    finally:
+        assert sink.close(10)
