@@ -72,6 +72,7 @@ class AlertEvent:
     silenced: bool = False
     inhibited: bool = False
     repeat: bool = False
+    channels: tuple[str, ...] = ("log",)
 
     @property
     def notify(self) -> bool:

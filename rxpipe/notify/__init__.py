@@ -1,0 +1,2 @@
+"""Notifications: channels (email, Slack, webhook, log), routing and grouping, rate limits, and a
+durable outbox with retries."""
