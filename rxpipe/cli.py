@@ -235,7 +235,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     rt = Runtime(settings)
     rt.open_storage()
-    pipeline = rt.build(rt.source_from_settings())
+    pipeline = rt.build(rt.source_from_settings(), notify=True)
     pipeline.start()
     app = make_app(rt)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import platformdirs
 import yaml
@@ -56,6 +56,35 @@ class DetectorSettings(_Section):
     ensemble_threshold: float = Field(0.9, gt=0, le=1)
 
 
+class ChannelSettings(_Section):
+    """One notification channel; the fields a type needs: email (host, port, sender,
+    recipients, starttls, username, password), slack (url), webhook (url, secret, format), log."""
+
+    type: Literal["email", "slack", "webhook", "log"]
+    url: str | None = None
+    secret: SecretStr | None = None
+    format: Literal["rxpipe", "alertmanager"] = "rxpipe"
+    host: str = "127.0.0.1"
+    port: int = Field(25, ge=1, le=65535)
+    sender: str = "rxpipe@localhost"
+    recipients: list[str] = Field(default_factory=list)
+    starttls: bool = False
+    username: str = ""
+    password: SecretStr | None = None
+
+
+class NotifySettings(_Section):
+    channels: dict[str, ChannelSettings] = Field(
+        default_factory=lambda: {"log": ChannelSettings(type="log")}
+    )
+    group_wait_s: float = Field(10.0, ge=0)
+    group_interval_s: float = Field(60.0, ge=0)
+    rate_limit_s: float = Field(
+        300.0, ge=0, description="one notification per (rule, channel) per this long"
+    )
+    channel_per_minute: float = Field(30.0, gt=0)
+
+
 class StorageSettings(_Section):
     enabled: bool = True
     database_url: SecretStr | None = None
@@ -84,6 +113,7 @@ class Settings(_Section):
     validation: ValidationSettings = Field(default_factory=ValidationSettings)
     simulator: SimulatorSettings = Field(default_factory=SimulatorSettings)
     detectors: DetectorSettings = Field(default_factory=DetectorSettings)
+    notify: NotifySettings = Field(default_factory=NotifySettings)
     storage: StorageSettings = Field(default_factory=StorageSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
 
@@ -147,7 +177,7 @@ def _read_yaml(path: Path) -> dict[str, Any]:
 
 
 def _from_env(environ: Mapping[str, str]) -> dict[str, Any]:
-    sections = {"batch", "validation", "simulator", "detectors", "storage", "server"}
+    sections = {"batch", "validation", "simulator", "detectors", "notify", "storage", "server"}
     out: dict[str, Any] = {}
     for key, value in environ.items():
         if not key.startswith("RXPIPE_") or key == "RXPIPE_REQUIRE_SERVICES":

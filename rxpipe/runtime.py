@@ -17,6 +17,10 @@ from reactivex import operators as ops
 from rxpipe import __version__
 from rxpipe.config import Settings
 from rxpipe.model import SymbolTable, TickBatch
+from rxpipe.notify.channels import from_settings as channel_from_settings
+from rxpipe.notify.notifier import Notifier
+from rxpipe.notify.outbox import Outbox
+from rxpipe.notify.ratelimit import RateLimiter
 from rxpipe.operators.detectors import DetectorConfig, DetectorSet
 from rxpipe.operators.validate import TickValidator
 from rxpipe.pipeline import Pipeline, Sink
@@ -47,6 +51,8 @@ class Runtime:
     tick_sink: TickSink | None = None
     signal_sink: SignalSink | None = None
     alert_sink: AlertSink | None = None
+    notifier: Notifier | None = None
+    outbox: Outbox | None = None
     detectors: DetectorSet | None = None
     simulator: Simulator | None = None
     replay: Replay | None = None
@@ -127,7 +133,10 @@ class Runtime:
         *,
         extra_sinks: list[Sink] | None = None,
         source_name: str = "",
+        notify: bool = False,
     ) -> Pipeline:
+        """Wire the pipeline; ``notify`` sends notifications for its alerts (live runs only:
+        a replay or a backfill of history records alerts without notifying anyone)."""
         sinks: list[Any] = list(extra_sinks or [])
         if self.tick_sink is not None:
             sinks.append(self.tick_sink)
@@ -152,6 +161,8 @@ class Runtime:
                 with db.connect() as conn:
                     self.alert_sink.reload(conn)
                 sinks.append(self.alert_sink)
+                if notify:
+                    self._start_notifications(db)
         self.pipeline = Pipeline(
             source,
             sinks=sinks,
@@ -162,6 +173,19 @@ class Runtime:
             source_name=source_name or self.settings.source,
         )
         return self.pipeline
+
+    def _start_notifications(self, db: Database) -> None:
+        n = self.settings.notify
+        channels = {name: channel_from_settings(name, cfg) for name, cfg in n.channels.items()}
+        self.outbox = Outbox(db.connect, channels).start()
+        self.notifier = Notifier(
+            self.outbox,
+            group_wait_s=n.group_wait_s,
+            group_interval_s=n.group_interval_s,
+            limiter=RateLimiter(per_rule_s=n.rate_limit_s, channel_per_minute=n.channel_per_minute),
+        ).start()
+        assert self.alert_sink is not None
+        self.alert_sink.listeners.append(self.notifier.on_event)
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -182,6 +206,10 @@ class Runtime:
         for sink in (self.tick_sink, self.signal_sink, self.alert_sink):
             if sink is not None:
                 ok = sink.close(timeout) and ok
+        if self.notifier is not None:
+            self.notifier.stop()
+        if self.outbox is not None:
+            self.outbox.stop(timeout)
         try:
             self.record_events()
         except Exception as exc:  # the ticks are safe; say why the event log is not

@@ -12,7 +12,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from email.message import EmailMessage
-from typing import Protocol
+from typing import Any, Protocol
 
 from rxpipe.errors import NotifyError
 from rxpipe.notify.message import Message
@@ -121,3 +121,29 @@ class EmailChannel:
                 smtp.send_message(mail)
         except (smtplib.SMTPException, OSError) as exc:
             raise NotifyError(f"SMTP {self.host}:{self.port}: {exc}") from None
+
+
+def from_settings(name: str, cfg: Any) -> Channel:
+    """A channel from its settings (``rxpipe.config.ChannelSettings``)."""
+    secret = cfg.secret.get_secret_value() if cfg.secret else ""
+    if cfg.type == "log":
+        return LogChannel(name)
+    if cfg.type in ("slack", "webhook") and not cfg.url:
+        raise NotifyError(f"channel {name!r}: a {cfg.type} channel needs a url")
+    if cfg.type == "slack":
+        return SlackChannel(cfg.url, name=name)
+    if cfg.type == "webhook":
+        return WebhookChannel(cfg.url, secret=secret, format=cfg.format, name=name)
+    if not cfg.recipients:
+        raise NotifyError(f"channel {name!r}: an email channel needs recipients")
+    password = cfg.password.get_secret_value() if cfg.password else ""
+    return EmailChannel(
+        cfg.host,
+        cfg.port,
+        cfg.sender,
+        list(cfg.recipients),
+        starttls=cfg.starttls,
+        username=cfg.username,
+        password=password,
+        name=name,
+    )

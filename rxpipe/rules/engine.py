@@ -243,6 +243,7 @@ class AlertEngine:
             started,
             silenced=any(s.mutes(labels, at) for s in self.silences),
             repeat=repeat,
+            channels=tuple(rule.channels),
         )
 
     def _repeats(self, lv: _Live, now: int) -> list[tuple[int, AlertEvent]]:
