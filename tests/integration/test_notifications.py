@@ -18,7 +18,7 @@ from aiosmtpd.controller import Controller
 
 from rxpipe.model import SymbolTable, TickBatch
 from rxpipe.notify.channels import SIGNATURE_HEADER, EmailChannel, SlackChannel, WebhookChannel
-from rxpipe.notify.notifier import Notifier, Route
+from rxpipe.notify.notifier import Notifier
 from rxpipe.notify.outbox import Outbox
 from rxpipe.notify.ratelimit import RateLimiter
 from rxpipe.rules.engine import AlertEngine, Silence
@@ -41,7 +41,7 @@ class Receiver:
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's name
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 outer.requests += 1
                 if outer.requests <= outer.fail_first:
@@ -75,7 +75,7 @@ class Mailbox:
     def __init__(self) -> None:
         self.messages: list[tuple[str, list[str], bytes]] = []
 
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's name
+    async def handle_DATA(self, server, session, envelope):
         self.messages.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.content))
         return "250 OK"
 
