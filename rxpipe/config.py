@@ -15,7 +15,15 @@ from typing import Any, Literal
 
 import platformdirs
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from rxpipe.errors import ConfigError
 
@@ -71,18 +79,45 @@ class ChannelSettings(_Section):
     starttls: bool = False
     username: str = ""
     password: SecretStr | None = None
+    ca_file: Path | None = Field(
+        None, description="CA bundle to verify the SMTP server's certificate (default: system)"
+    )
+
+
+class RouteSettings(_Section):
+    """Alerts whose labels match ``match`` and whose severity is at least ``min_severity`` go
+    to ``channels`` (the first route that matches wins; no match: the rule's own channels)."""
+
+    channels: list[str] = Field(min_length=1)
+    match: dict[str, str] = Field(default_factory=dict)
+    min_severity: Literal["info", "low", "medium", "high", "critical"] = "info"
+    group_by: list[str] = Field(default_factory=lambda: ["alertname"])
+    group_wait_s: float | None = Field(None, ge=0)
+    group_interval_s: float | None = Field(None, ge=0)
 
 
 class NotifySettings(_Section):
     channels: dict[str, ChannelSettings] = Field(
         default_factory=lambda: {"log": ChannelSettings(type="log")}
     )
+    routes: list[RouteSettings] = Field(default_factory=list)
     group_wait_s: float = Field(10.0, ge=0)
     group_interval_s: float = Field(60.0, ge=0)
     rate_limit_s: float = Field(
         300.0, ge=0, description="one notification per (rule, channel) per this long"
     )
     channel_per_minute: float = Field(30.0, gt=0)
+
+    @model_validator(mode="after")
+    def _routes_name_channels(self) -> NotifySettings:
+        for k, route in enumerate(self.routes):
+            unknown = [c for c in route.channels if c not in self.channels]
+            if unknown:
+                raise ValueError(
+                    f"routes[{k}] names channel(s) {', '.join(unknown)} that are not configured "
+                    f"(configured: {', '.join(self.channels)})"
+                )
+        return self
 
 
 class StorageSettings(_Section):

@@ -18,7 +18,7 @@ from rxpipe import __version__
 from rxpipe.config import Settings
 from rxpipe.model import SymbolTable, TickBatch
 from rxpipe.notify.channels import from_settings as channel_from_settings
-from rxpipe.notify.notifier import Notifier
+from rxpipe.notify.notifier import Notifier, Route
 from rxpipe.notify.outbox import Outbox
 from rxpipe.notify.ratelimit import RateLimiter
 from rxpipe.operators.detectors import DetectorConfig, DetectorSet
@@ -180,6 +180,7 @@ class Runtime:
         self.outbox = Outbox(db.connect, channels).start()
         self.notifier = Notifier(
             self.outbox,
+            routes=[Route.from_settings(r, n.group_wait_s, n.group_interval_s) for r in n.routes],
             group_wait_s=n.group_wait_s,
             group_interval_s=n.group_interval_s,
             limiter=RateLimiter(per_rule_s=n.rate_limit_s, channel_per_minute=n.channel_per_minute),

@@ -104,6 +104,7 @@ class EmailChannel:
     password: str = field(default="", repr=False)
     name: str = "email"
     timeout: float = 10.0
+    ca_file: str | None = None  # verify the server against this CA bundle (default: system's)
 
     def send(self, message: Message, delivery_id: str) -> None:
         mail = EmailMessage()
@@ -115,7 +116,7 @@ class EmailChannel:
         try:
             with smtplib.SMTP(self.host, self.port, timeout=self.timeout) as smtp:
                 if self.starttls:
-                    smtp.starttls(context=ssl.create_default_context())
+                    smtp.starttls(context=ssl.create_default_context(cafile=self.ca_file))
                 if self.username:
                     smtp.login(self.username, self.password)
                 smtp.send_message(mail)
@@ -146,4 +147,5 @@ def from_settings(name: str, cfg: Any) -> Channel:
         username=cfg.username,
         password=password,
         name=name,
+        ca_file=str(cfg.ca_file) if cfg.ca_file else None,
     )

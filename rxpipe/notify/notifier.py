@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from rxpipe.notify.message import Message, alert_doc
 from rxpipe.notify.outbox import Outbox
@@ -29,6 +30,18 @@ class Route:
     group_by: tuple[str, ...] = ("alertname",)
     group_wait_s: float = 10.0
     group_interval_s: float = 60.0
+
+    @classmethod
+    def from_settings(cls, cfg: Any, group_wait_s: float, group_interval_s: float) -> Route:
+        """A route from ``rxpipe.config.RouteSettings``; unset timings take the defaults."""
+        return cls(
+            tuple(cfg.channels),
+            dict(cfg.match),
+            cfg.min_severity,
+            tuple(cfg.group_by),
+            group_wait_s if cfg.group_wait_s is None else cfg.group_wait_s,
+            group_interval_s if cfg.group_interval_s is None else cfg.group_interval_s,
+        )
 
     def matches(self, e: AlertEvent) -> bool:
         return SEVERITIES.index(e.severity) >= SEVERITIES.index(self.min_severity) and all(
@@ -104,11 +117,12 @@ class Notifier:
                     g.due = now + (route.group_interval_s if g.flushed_once else route.group_wait_s)
                 g.events[f"{e.fingerprint}@{e.state}"] = e
 
-    def flush_due(self) -> int:
-        """Turn the groups whose time has come into messages; returns how many were enqueued."""
+    def flush_due(self, *, everything: bool = False) -> int:
+        """Turn the groups whose time has come (``everything``: all groups holding events) into
+        messages; returns how many were enqueued."""
         now = self.clock()
         with self._lock:
-            ready = [g for g in self._groups.values() if g.events and g.due <= now]
+            ready = [g for g in self._groups.values() if g.events and (everything or g.due <= now)]
             batches = [(g, list(g.events.values())) for g in ready]
             for g in ready:
                 g.events = {}
@@ -137,7 +151,8 @@ class Notifier:
         return self
 
     def stop(self) -> None:
+        """Stop the timer and enqueue every group still waiting, so a stop loses nothing."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(2.0)
-        self.flush_due()
+        self.flush_due(everything=True)

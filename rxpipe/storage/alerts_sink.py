@@ -79,13 +79,16 @@ class AlertSink:
         return done
 
     def reload(self, conn: psycopg.Connection) -> bool:
-        """Load rules and silences if they changed; True if they did."""
+        """Load rules if they changed, and the silences and acknowledgements (which other
+        processes, the API or the dashboard may have changed); True if the rules changed."""
+        alerts = AlertStore(conn)
+        self.engine.silences = alerts.silences()
+        self.engine.acknowledged |= alerts.acknowledged_firing()
         rules = RuleStore(conn)
         version = rules.version()
         if version == self._version:
             return False
         self.engine.set_rules(rules.list())
-        self.engine.silences = AlertStore(conn).silences()
         self._version = version
         log.info("loaded %d enabled rule(s)", len(self.engine.rules))
         return True

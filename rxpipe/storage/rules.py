@@ -131,6 +131,13 @@ class AlertStore:
             > 0
         )
 
+    def acknowledged_firing(self) -> set[str]:
+        """Fingerprints of firing alerts someone acknowledged."""
+        rows = self.conn.execute(
+            "SELECT fingerprint FROM alerts WHERE acknowledged AND state = 'firing'"
+        ).fetchall()
+        return {r[0] for r in rows}
+
     def silences(self) -> list[Silence]:
         rows = self.conn.execute(
             "SELECT id, matchers, starts_at, ends_at, comment FROM silences"

@@ -302,3 +302,135 @@ def test_a_restart_in_the_middle_of_retries_loses_nothing(db: Database) -> None:
             ]
     finally:
         up.close()
+
+
+def test_email_with_starttls_and_login(db: Database, tmp_path) -> None:
+    """The SMTP server offers STARTTLS with a certificate from a test CA and requires a login
+    over TLS; the channel verifies the certificate against that CA and logs in."""
+    import socket
+    import ssl
+
+    import trustme
+    from aiosmtpd.smtp import AuthResult
+
+    ca = trustme.CA()
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(server_ctx)
+    ca_file = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    logins: list[tuple[str, bool]] = []
+
+    def authenticator(server, session, envelope, mechanism, auth_data):
+        ok = auth_data.login == b"desk" and auth_data.password == b"pa55"
+        logins.append((auth_data.login.decode(), ok))
+        return AuthResult(success=ok)
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    box = Mailbox()
+    controller = Controller(
+        box,
+        hostname="127.0.0.1",
+        port=port,
+        tls_context=server_ctx,
+        require_starttls=True,
+        authenticator=authenticator,
+        auth_require_tls=True,
+    )
+    controller.start()
+    try:
+        rule = Rule(id="tls", name="TLS Breakout", condition="price > 50000", channels=["email"])
+        _, events = alerts(rule, [51_000.0])
+        good = EmailChannel(
+            "127.0.0.1",
+            port,
+            "rxpipe@example.org",
+            ["desk@example.org"],
+            starttls=True,
+            username="desk",
+            password="pa55",
+            ca_file=str(ca_file),
+        )
+        outbox = Outbox(db.connect, {"email": good})
+        notifier = Notifier(outbox, group_wait_s=0.0)
+        for e in events:
+            notifier.on_event(e)
+        notifier.flush_due()
+        assert outbox.dispatch_once() == 1
+        assert len(box.messages) == 1 and logins == [("desk", True)]
+        assert "TLS Breakout firing on BTCUSDT" in box.messages[0][2].decode()
+        # a wrong password is refused by the server and the attempt is logged for a retry
+        from rxpipe.errors import NotifyError
+
+        bad = EmailChannel(
+            "127.0.0.1",
+            port,
+            "rxpipe@example.org",
+            ["desk@example.org"],
+            starttls=True,
+            username="desk",
+            password="wrong",
+            ca_file=str(ca_file),
+        )
+        from rxpipe.notify.message import Message, alert_doc
+
+        with pytest.raises(NotifyError, match=r"SMTP 127\.0\.0\.1"):
+            bad.send(Message("email", "tls", "k", [alert_doc(events[0])]), "rxpipe-x")
+        # and a server whose certificate is not trusted is refused by the channel
+        untrusting = EmailChannel(
+            "127.0.0.1", port, "rxpipe@example.org", ["desk@example.org"], starttls=True
+        )
+        with pytest.raises(NotifyError, match="CERTIFICATE_VERIFY_FAILED"):
+            untrusting.send(Message("email", "tls", "k", [alert_doc(events[0])]), "rxpipe-y")
+        assert len(box.messages) == 1
+    finally:
+        controller.stop()
+
+
+def test_stopping_the_notifier_sends_the_groups_still_waiting(db: Database) -> None:
+    rule = Rule(id="r7", name="late", condition="price > 0", channels=["webhook"])
+    _, events = alerts(rule, [1.0])
+    outbox = Outbox(db.connect, {"webhook": WebhookChannel("http://127.0.0.1:9/never")})
+    notifier = Notifier(outbox, group_wait_s=3600.0)
+    for e in events:
+        notifier.on_event(e)
+    assert notifier.flush_due() == 0  # an hour to wait
+    notifier.stop()  # a graceful stop: the group goes to the durable outbox now
+    with db.connect() as conn:
+        assert conn.execute("SELECT count(*) FROM notification_outbox").fetchone() == (1,)
+
+
+def test_routes_from_settings_send_by_labels_and_severity(db: Database) -> None:
+    from rxpipe.config import Settings
+    from rxpipe.notify.notifier import Route
+
+    settings = Settings.load(
+        env={},
+        **{
+            "notify.channels": {
+                "log": {"type": "log"},
+                "pager": {"type": "webhook", "url": "http://127.0.0.1:9/pager"},
+                "desk": {"type": "slack", "url": "http://127.0.0.1:9/desk"},
+            },
+            "notify.routes": [
+                {"channels": ["pager"], "min_severity": "critical"},
+                {"channels": ["desk"], "match": {"team": "eth"}},
+            ],
+        },
+    )
+    n = settings.notify
+    notifier = Notifier(
+        Outbox(db.connect, {}),
+        routes=[Route.from_settings(r, n.group_wait_s, n.group_interval_s) for r in n.routes],
+    )
+    crit = Rule(id="c", name="crit", condition="price > 0", severity="critical")
+    eth = Rule(id="e", name="eth", condition="price > 0", labels={"team": "eth"})
+    plain = Rule(id="p", name="plain", condition="price > 0", channels=["log"])
+    assert notifier.route(alerts(crit, [1.0])[1][0]).channels == ("pager",)
+    assert notifier.route(alerts(eth, [1.0])[1][0]).channels == ("desk",)
+    assert notifier.route(alerts(plain, [1.0])[1][0]).channels == ("log",)
+    from rxpipe.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"routes\[0\] names channel\(s\) nowhere"):
+        Settings.load(env={}, **{"notify.routes": [{"channels": ["nowhere"]}]})

@@ -86,3 +86,33 @@ def test_alert_sink_hot_reloads_rules_and_records_alerts(db: Database) -> None:
         assert got == [("live", "firing"), ("live", "resolved")]
     finally:
         assert sink.close(10)
+
+
+def test_alert_sink_picks_up_silences_and_acknowledgements_from_the_database(
+    db: Database,
+) -> None:
+    from rxpipe.storage.alerts_sink import AlertSink
+
+    syms = SymbolTable(["BTCUSDT"])
+    with db.connect() as conn:
+        RuleStore(conn).save(Rule(id="hot", name="hot", condition="price > 100"))
+    sink = AlertSink(AlertEngine([], syms), db.connect, reload_s=0.1)
+    try:
+        deadline = time.monotonic() + 10
+        while not sink.engine.rules and time.monotonic() < deadline:
+            time.sleep(0.05)
+        b = TickBatch.from_arrays(symbol=[0], ts=[NS], price=[101.0], volume=[1.0])
+        sink.put(SignalBatch(b, {}))
+        assert sink.flush(10)
+        with db.connect() as conn:  # another process acknowledges it and adds a silence
+            (fp,) = conn.execute("SELECT fingerprint FROM alerts").fetchone()
+            assert AlertStore(conn).acknowledge(fp)
+            AlertStore(conn).add_silence(Silence("quiet", {"symbol": "BTCUSDT"}, 0, 10**20))
+        while (not sink.engine.silences or fp not in sink.engine.acknowledged) and (
+            time.monotonic() < deadline
+        ):
+            time.sleep(0.05)
+        assert [s.id for s in sink.engine.silences] == ["quiet"]  # no rule changed meanwhile
+        assert fp in sink.engine.acknowledged
+    finally:
+        assert sink.close(10)
