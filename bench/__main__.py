@@ -7,10 +7,15 @@ import json
 import time
 from pathlib import Path
 
-from bench import detectors, machine, nab, spine
+from bench import detectors, machine, nab, rules, spine
 
 RESULTS = Path(__file__).resolve().parent / "results"
-SUITES = {"spine": spine.run, "detectors": detectors.run, "nab": nab.run}
+SUITES = {
+    "spine": spine.run,
+    "detectors": detectors.run,
+    "nab": nab.run,
+    "rules": rules.run,
+}
 
 
 def main() -> None:

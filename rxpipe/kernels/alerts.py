@@ -9,13 +9,16 @@ TO_PENDING, TO_FIRING, TO_RESOLVED, TO_CANCELLED = 1, 2, 3, 4
 
 
 @njit(cache=True)
-def transitions(symbol, ts, fired, applies, for_ns, state, since, out_index, out_kind):
+def transitions(
+    symbol, ts, fired, applies, for_ns, keep_ns, state, since, last_true, out_index, out_kind
+):
     """Walk the ticks in order; write each state change (tick index, kind); return how many.
 
-    ``state[s]`` and ``since[s]`` (when the condition became true) carry across batches. A
-    condition must hold on every tick for ``for_ns`` before the alert fires; a false tick
-    resolves a firing alert and cancels a pending one. Symbols with ``applies[s]`` False are
-    skipped.
+    ``state[s]``, ``since[s]`` (when the condition became true) and ``last_true[s]`` carry
+    across batches. A condition must hold on every tick for ``for_ns`` before the alert fires;
+    a false tick cancels a pending alert, and resolves a firing one once the condition has been
+    false for ``keep_ns`` (Prometheus' ``keep_firing_for``: a burst of true ticks is one alert).
+    Symbols with ``applies[s]`` False are skipped.
     """
     k = 0
     for i in range(symbol.shape[0]):
@@ -23,6 +26,7 @@ def transitions(symbol, ts, fired, applies, for_ns, state, since, out_index, out
         if not applies[s]:
             continue
         if fired[i]:
+            last_true[s] = ts[i]
             if state[s] == INACTIVE:
                 since[s] = ts[i]
                 if for_ns <= 0:
@@ -38,6 +42,8 @@ def transitions(symbol, ts, fired, applies, for_ns, state, since, out_index, out
                 out_kind[k] = TO_FIRING
                 out_index[k] = i
                 k += 1
+        elif state[s] == FIRING and ts[i] - last_true[s] < keep_ns:
+            continue  # still firing: the condition has not been false for long enough
         elif state[s] != INACTIVE:
             out_kind[k] = TO_RESOLVED if state[s] == FIRING else TO_CANCELLED
             out_index[k] = i

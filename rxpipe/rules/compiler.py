@@ -31,7 +31,7 @@ from rxpipe.kernels import volatility as vol_k
 from rxpipe.operators.state import SymbolState
 from rxpipe.rules.ast import Binary, Bool, Call, Duration, Name, Node, Number, Unary
 from rxpipe.rules.parser import parse
-from rxpipe.signals import ANOMALY_TYPES, SignalBatch
+from rxpipe.signals import ANOMALY_TYPES, METHODS, SignalBatch
 
 NUM, BOOL, DUR, WORD = "number", "condition", "duration", "word"
 SEVERITY_WORDS = {"low": 0, "medium": 1, "warning": 1, "high": 2, "critical": 3, "info": -1}
@@ -40,6 +40,75 @@ _SEED_CHANGE = re.compile(r"^(price|volume)_change_(\d+)(s|m|h|d|w)$")
 _UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 Eval = Callable[[SignalBatch], Any]
+
+
+def canonical(node: Node) -> str:
+    """The text of an expression, independent of spacing and position (a sharing key).
+
+    >>> from rxpipe.rules.parser import parse
+    >>> canonical(parse("ema( price,12 )")) == canonical(parse("ema(price, 12)"))
+    True
+    """
+    if isinstance(node, Number):
+        return repr(float(node.value))
+    if isinstance(node, Duration):
+        return f"{node.seconds!r}s"
+    if isinstance(node, Bool):
+        return "true" if node.value else "false"
+    if isinstance(node, Name):
+        return node.name
+    if isinstance(node, Unary):
+        return f"({node.op} {canonical(node.operand)})"
+    if isinstance(node, Binary):
+        return f"({canonical(node.left)} {node.op} {canonical(node.right)})"
+    if isinstance(node, Call):
+        return f"{node.func}({', '.join(canonical(a) for a in node.args)})"
+    raise TypeError(f"not a rule node: {node!r}")  # pragma: no cover
+
+
+class SharedSeries:
+    """Stateful sub-expressions shared by the rules of one engine.
+
+    Two rules that both say ``ema(price, 26)`` share one EMA: its state is updated once per
+    batch and its column computed once (``begin`` marks the batch being evaluated). A rule
+    added later finds the series already warm. ``retain`` drops the series no rule uses.
+    """
+
+    def __init__(self) -> None:
+        self._series: dict[str, _Compiled] = {}
+        self._batch: SignalBatch | None = None
+        self._memo: dict[str, Any] = {}
+
+    def __len__(self) -> int:
+        return len(self._series)
+
+    def begin(self, batch: SignalBatch) -> None:
+        self._batch = batch
+        self._memo = {}
+
+    def end(self) -> None:
+        self._batch = None
+        self._memo = {}
+
+    def get(self, key: str, make: Callable[[], _Compiled]) -> _Compiled:
+        found = self._series.get(key)
+        if found is None:
+            found = self._series[key] = make()
+        return _Compiled(found.type, self._memoised(key, found.fn))
+
+    def _memoised(self, key: str, fn: Eval) -> Eval:
+        def run(b: SignalBatch) -> Any:
+            if b is not self._batch:  # evaluated outside an engine batch: no sharing
+                return fn(b)
+            out = self._memo.get(key)
+            if out is None:
+                out = self._memo[key] = fn(b)
+            return out
+
+        return run
+
+    def retain(self, keys: set[str]) -> None:
+        self._series = {k: v for k, v in self._series.items() if k in keys}
 
 
 @dataclass(frozen=True)
@@ -58,30 +127,45 @@ class _Compiled:
 class CompiledRule:
     """A rule ready to evaluate batches; holds the state of its stateful functions."""
 
-    def __init__(self, text: str, root: Node, fn: Eval, seen: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        text: str,
+        root: Node,
+        fn: Eval,
+        seen: dict[str, Any],
+        shared_keys: frozenset[str] = frozenset(),
+    ) -> None:
         self.text = text
         self.root = root
         self._fn = fn
         self._seen = seen  # filled while ``fn`` runs: the value of the first comparison's left side
+        self.shared_keys = shared_keys  # the SharedSeries this rule uses
 
-    def evaluate(self, batch: SignalBatch) -> RuleResult:
+    def evaluate(self, batch: SignalBatch, finite: np.ndarray | None = None) -> RuleResult:
+        """Whether the rule holds at each tick of ``batch``; ``finite`` (the ticks with a
+        finite price) may be given when many rules evaluate the same batch.
+
+        ``value`` may be a read-only view: index it, do not write to it."""
         self._seen.clear()
         fired = np.asarray(self._fn(batch), bool)
         if fired.ndim == 0:
             fired = np.full(len(batch), bool(fired))
         looked_at = self._seen.get("value", batch.ticks.price)
-        value = np.broadcast_to(np.asarray(looked_at, np.float64), (len(batch),))
-        return RuleResult(fired & _finite_rows(batch), np.array(value))
-
-
-def _finite_rows(batch: SignalBatch) -> np.ndarray:
-    return np.isfinite(batch.ticks.price)
+        value = np.asarray(looked_at, np.float64)
+        if value.shape != (len(batch),):
+            value = np.broadcast_to(value, (len(batch),))
+        ok = np.isfinite(batch.ticks.price) if finite is None else finite
+        return RuleResult(fired & ok, value)
 
 
 class _Compiler:
-    def __init__(self, text: str, signal_names: frozenset[str] | None) -> None:
+    def __init__(
+        self, text: str, signal_names: frozenset[str] | None, shared: SharedSeries | None
+    ) -> None:
         self.text = text
         self.signals = signal_names
+        self.shared = shared
+        self.shared_keys: set[str] = set()
         self.first_value: Eval | None = None  # the left side of the first comparison compiled
         self.seen_value: dict[str, Any] = {}
 
@@ -125,10 +209,16 @@ class _Compiler:
         m = _SEED_CHANGE.match(n)
         if m:  # the seed's spelling: price_change_4h = change_pct(price, 4h)
             seconds = int(m.group(2)) * _UNIT_S[m.group(3)]
-            field = m.group(1)
-            return self.change_pct(
-                node, _Compiled(NUM, lambda b, f=field: getattr(b.ticks, f)), seconds
+            call = Call(
+                node.line,
+                node.column,
+                "change_pct",
+                (
+                    Name(node.line, node.column, m.group(1)),
+                    Duration(node.line, node.column, float(seconds), f"{seconds}s"),
+                ),
             )
+            return self.call(call)
         if n == "severity":
             return _Compiled(NUM, _max_severity)
         if n.lower() in SEVERITY_WORDS or n in ANOMALY_TYPES:
@@ -212,7 +302,15 @@ class _Compiler:
         if name == "anomaly":  # its argument is a word, not an expression
             return self.fn_anomaly(node, [])
         args = [self.compile(a) for a in node.args]
-        return getattr(self, f"fn_{name}")(node, args)
+        build = getattr(self, f"fn_{name}")
+        if name not in _STATEFUL:
+            return build(node, args)
+        made = build(node, args)  # type-checks, even when a shared series exists already
+        if self.shared is None:
+            return made
+        key = canonical(node)
+        self.shared_keys.add(key)
+        return self.shared.get(key, lambda: made)
 
     def window_arg(self, node: Node, c: _Compiled, what: str) -> tuple[str, float]:
         if c.type == DUR:
@@ -357,7 +455,19 @@ class _Compiler:
         self.need(node.args[0], a[0], NUM, "change_pct() takes a number series first")
         if a[1].type != DUR:
             raise self.fail(node.args[1], "change_pct()'s horizon is a duration such as 1h or 4h")
-        return self.change_pct(node, a[0], float(a[1].const))
+        seconds = float(a[1].const)
+        own = self.change_pct(node, a[0], seconds)
+        series = node.args[0]
+        column = _DETECTOR_CHANGE.get((series.name, seconds)) if isinstance(series, Name) else None
+        if column is None:
+            return own
+
+        def detector_or_own(b: SignalBatch, col: str = column, f: Eval = own.fn) -> Any:
+            # the detector set computes this very series with the same kernel: read it
+            got = b.columns.get(col)
+            return f(b) if got is None else got
+
+        return _Compiled(NUM, detector_or_own)
 
     def fn_ewma_vol(self, node: Call, a: list[_Compiled]) -> _Compiled:
         self.need(node.args[0], a[0], NUM, "ewma_vol() takes a price series")
@@ -397,19 +507,45 @@ class _Compiler:
         return self._cross(node, a, False)
 
     def fn_anomaly(self, node: Call, a: list[_Compiled]) -> _Compiled:
+        """``anomaly(type)``: an anomaly of that type at the tick, by any method;
+        ``anomaly(type, method)``: by that method only (``ensemble`` is the quiet one)."""
         arg = node.args[0]
         if not (isinstance(arg, Name) and arg.name in ANOMALY_TYPES):
             raise self.fail(arg, f"anomaly() takes an anomaly type: {', '.join(ANOMALY_TYPES)}")
         code = ANOMALY_TYPES.index(arg.name)
+        method = -1
+        if len(node.args) == 2:
+            marg = node.args[1]
+            if not (isinstance(marg, Name) and marg.name in METHODS):
+                raise self.fail(
+                    marg, f"anomaly()'s second argument is a method: {', '.join(METHODS)}"
+                )
+            method = METHODS.index(marg.name)
 
         def run(b: SignalBatch) -> np.ndarray:
             hit = np.zeros(len(b), bool)
             c = b.anomalies.columns
-            hit[c["index"][c["type"] == code]] = True
+            if len(c["index"]):
+                chosen = c["type"] == code
+                if method >= 0:
+                    chosen &= c["method"] == method
+                hit[c["index"][chosen]] = True
             return hit
 
         return _Compiled(BOOL, run)
 
+
+# Functions that keep state per symbol: shared by the rules of an engine (SharedSeries).
+_STATEFUL = frozenset(
+    {"zscore", "sma", "ema", "change_pct", "ewma_vol", "crosses_above", "crosses_below"}
+)
+# change_pct(series, horizon) columns the detector set computes (same kernel, same buckets)
+_DETECTOR_CHANGE = {
+    ("price", 3600.0): "change_1h",
+    ("price", 4 * 3600.0): "change_4h",
+    ("price", 24 * 3600.0): "change_24h",
+    ("volume", 3600.0): "volume_change_1h",
+}
 
 _FUNCTIONS = {
     "abs": (1, 1),
@@ -422,7 +558,7 @@ _FUNCTIONS = {
     "ewma_vol": (1, 2),
     "crosses_above": (2, 2),
     "crosses_below": (2, 2),
-    "anomaly": (1, 1),
+    "anomaly": (1, 2),
 }
 
 
@@ -474,17 +610,23 @@ def _compare(c: Any, left: Any, right: Any) -> Any:
         return c(left, right)
 
 
-def compile_rule(text: str, *, signal_names: frozenset[str] | None = None) -> CompiledRule:
+def compile_rule(
+    text: str,
+    *,
+    signal_names: frozenset[str] | None = None,
+    shared: SharedSeries | None = None,
+) -> CompiledRule:
     """Parse, type-check and compile a rule condition.
 
     Besides price, volume, severity and the seed's ``price_change_4h`` spellings, a rule may name
     the detector set's signal columns (``signal_names``, by default those of
     :class:`~rxpipe.operators.detectors.DetectorSet`); a column missing from a batch reads NaN.
+    Rules compiled with the same ``shared`` registry share their stateful series.
     """
     from rxpipe.operators.detectors import SIGNAL_COLUMNS
 
     root = parse(text)
-    comp = _Compiler(text, SIGNAL_COLUMNS if signal_names is None else signal_names)
+    comp = _Compiler(text, SIGNAL_COLUMNS if signal_names is None else signal_names, shared)
     compiled = comp.compile(root)
     if compiled.type != BOOL:
         raise RuleSyntaxError(
@@ -493,4 +635,4 @@ def compile_rule(text: str, *, signal_names: frozenset[str] | None = None) -> Co
             line=root.line,
             column=root.column,
         )
-    return CompiledRule(text, root, compiled.fn, comp.seen_value)
+    return CompiledRule(text, root, compiled.fn, comp.seen_value, frozenset(comp.shared_keys))

@@ -23,7 +23,7 @@ import numpy as np
 from rxpipe.kernels.alerts import TO_CANCELLED, TO_FIRING, TO_PENDING, TO_RESOLVED, transitions
 from rxpipe.model import SymbolTable
 from rxpipe.operators.state import SymbolState
-from rxpipe.rules.compiler import CompiledRule
+from rxpipe.rules.compiler import CompiledRule, SharedSeries
 from rxpipe.rules.model import SEVERITIES, Rule
 from rxpipe.signals import SignalBatch
 
@@ -85,11 +85,39 @@ class _Live:
     rule: Rule
     compiled: CompiledRule
     state: SymbolState = field(
-        default_factory=lambda: SymbolState(state=(0, (), np.int8), since=(0, (), np.int64))
+        default_factory=lambda: SymbolState(
+            state=(0, (), np.int8), since=(0, (), np.int64), last_true=(0, (), np.int64)
+        )
     )
     firing_since: dict[int, int] = field(default_factory=dict)  # symbol id -> ns
     last_notified: dict[int, int] = field(default_factory=dict)
     last_value: dict[int, float] = field(default_factory=dict)
+    applies: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))  # per symbol id
+    identity: dict[int, tuple[str, dict[str, str]]] = field(default_factory=dict)
+
+    def applies_to(self, symbols: SymbolTable, n: int) -> np.ndarray:
+        """Whether the rule watches each symbol id below ``n`` (cached: names never change)."""
+        if len(self.applies) < n:
+            self.applies = np.array(
+                [s < len(symbols) and self.rule.applies_to(symbols.name(s)) for s in range(n)],
+                bool,
+            )
+        return self.applies[:n]
+
+    def fingerprint_labels(self, symbols: SymbolTable, sym: int) -> tuple[str, dict[str, str]]:
+        """The alert's fingerprint and labels for a symbol (computed once per symbol)."""
+        found = self.identity.get(sym)
+        if found is None:
+            rule, name = self.rule, symbols.name(sym)
+            labels = {
+                **rule.labels,
+                "alertname": rule.name,
+                "rule": rule.id,
+                "symbol": name,
+                "severity": rule.severity,
+            }
+            found = self.identity[sym] = (fingerprint(rule.id, name, rule.labels), labels)
+        return found
 
 
 def fingerprint(rule_id: str, symbol: str, labels: dict[str, str]) -> str:
@@ -113,6 +141,7 @@ class AlertEngine:
         self.silences: list[Silence] = []
         self.acknowledged: set[str] = set()
         self._muting: dict[str, set[str]] = {}  # symbol -> fingerprints of inhibiting alerts firing
+        self.shared = SharedSeries()  # stateful series the rules have in common
         self.set_rules(rules)
 
     def set_rules(self, rules: list[Rule]) -> None:
@@ -125,8 +154,9 @@ class AlertEngine:
             if old is not None and old.rule == rule:
                 live[rule.id] = old
             else:
-                live[rule.id] = _Live(rule, rule.compile())
+                live[rule.id] = _Live(rule, rule.compile(self.shared))
         self._live = live
+        self.shared.retain({k for lv in live.values() for k in lv.compiled.shared_keys})
 
     @property
     def rules(self) -> list[Rule]:
@@ -148,54 +178,45 @@ class AlertEngine:
             return []
         ticks = batch.ticks
         n_sym = int(ticks.symbol.max()) + 1
+        finite = np.isfinite(ticks.price)
         events: list[tuple[int, int, AlertEvent]] = []
         live = self._live  # set_rules may swap it from another thread: use one version
-        for order, lv in enumerate(live.values()):
-            result = lv.compiled.evaluate(batch)
-            lv.state.ensure(n_sym)
-            applies = np.array(
-                [
-                    lv.rule.applies_to(self.symbols.name(s))
-                    for s in range(lv.state.n_symbols)
-                    if s < len(self.symbols)
-                ]
-                + [False] * max(0, lv.state.n_symbols - len(self.symbols))
-            )
-            idx = np.empty(len(ticks), np.int64)
-            kind = np.empty(len(ticks), np.int8)
-            n = transitions(
-                ticks.symbol,
-                ticks.ts,
-                result.fired,
-                applies,
-                int(lv.rule.for_s * NS),
-                lv.state["state"],
-                lv.state["since"],
-                idx,
-                kind,
-            )
-            for i, k in zip(idx[:n].tolist(), kind[:n].tolist(), strict=True):
-                events.append(
-                    (
-                        int(ticks.ts[i]),
-                        order,
-                        self._event(
-                            lv,
-                            int(ticks.symbol[i]),
-                            _STATE[k],
-                            int(ticks.ts[i]),
-                            float(result.value[i]),
-                        ),
-                    )
+        idx = np.empty(len(ticks), np.int64)
+        kind = np.empty(len(ticks), np.int8)
+        self.shared.begin(batch)
+        try:
+            for order, lv in enumerate(live.values()):
+                result = lv.compiled.evaluate(batch, finite)
+                lv.state.ensure(n_sym)
+                n = transitions(
+                    ticks.symbol,
+                    ticks.ts,
+                    result.fired,
+                    lv.applies_to(self.symbols, lv.state.n_symbols),
+                    int(lv.rule.for_s * NS),
+                    int(lv.rule.keep_firing_for_s * NS),
+                    lv.state["state"],
+                    lv.state["since"],
+                    lv.state["last_true"],
+                    idx,
+                    kind,
                 )
-            events += [(t, order, e) for t, e in self._repeats(lv, int(ticks.ts[-1]))]
+                for i, k in zip(idx[:n].tolist(), kind[:n].tolist(), strict=True):
+                    at = int(ticks.ts[i])
+                    e = self._event(lv, int(ticks.symbol[i]), _STATE[k], at, float(result.value[i]))
+                    events.append((at, order, e))
+                if lv.last_notified:
+                    events += [(t, order, e) for t, e in self._repeats(lv, int(ticks.ts[-1]))]
+        finally:
+            self.shared.end()
+        if not events:
+            return []
         # time order; at the same time, more severe first (so inhibition applies at once)
         events.sort(key=lambda x: (x[0], -SEVERITIES.index(x[2].severity), x[1]))
         return self._inhibit([e for _, _, e in events])
 
     def _event(self, lv: _Live, sym: int, state: str, at: int, value: float) -> AlertEvent:
-        rule, name = lv.rule, self.symbols.name(sym)
-        fp = fingerprint(rule.id, name, rule.labels)
+        fp, _ = lv.fingerprint_labels(self.symbols, sym)
         if state == "firing":
             lv.firing_since[sym] = at
             lv.last_notified[sym] = at
@@ -219,16 +240,18 @@ class AlertEngine:
         started: int,
         repeat: bool = False,
     ) -> AlertEvent:
-        rule, name = lv.rule, self.symbols.name(sym)
-        labels = {
-            **rule.labels,
-            "alertname": rule.name,
-            "rule": rule.id,
-            "symbol": name,
-            "severity": rule.severity,
-        }
+        rule = lv.rule
+        fp, labels = lv.fingerprint_labels(self.symbols, sym)
+        name = labels["symbol"]
+        annotations = (
+            _render(
+                rule.annotations, symbol=name, value=value, rule=rule.name, severity=rule.severity
+            )
+            if rule.annotations
+            else {}
+        )
         return AlertEvent(
-            fingerprint(rule.id, name, rule.labels),
+            fp,
             rule.id,
             rule.name,
             name,
@@ -237,11 +260,9 @@ class AlertEngine:
             at,
             value,
             labels,
-            _render(
-                rule.annotations, symbol=name, value=value, rule=rule.name, severity=rule.severity
-            ),
+            annotations,
             started,
-            silenced=any(s.mutes(labels, at) for s in self.silences),
+            silenced=bool(self.silences) and any(s.mutes(labels, at) for s in self.silences),
             repeat=repeat,
             channels=tuple(rule.channels),
         )
@@ -255,7 +276,7 @@ class AlertEngine:
         for sym, last in list(lv.last_notified.items()):
             if now - last < every:
                 continue
-            if fingerprint(lv.rule.id, self.symbols.name(sym), lv.rule.labels) in self.acknowledged:
+            if lv.fingerprint_labels(self.symbols, sym)[0] in self.acknowledged:
                 continue
             lv.last_notified[sym] = now
             value = lv.last_value.get(sym, float("nan"))

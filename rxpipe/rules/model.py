@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from rxpipe.durations import parse_duration
 from rxpipe.errors import InputError, RuleSyntaxError
-from rxpipe.rules.compiler import CompiledRule, compile_rule
+from rxpipe.rules.compiler import CompiledRule, SharedSeries, compile_rule
 
 SEVERITIES = ("info", "low", "medium", "high", "critical")
 _SEVERITY_ALIASES = {"warning": "medium"}
@@ -38,6 +38,7 @@ class Rule(BaseModel):
     )
     severity: str = "medium"
     for_s: float = Field(0.0, alias="for", ge=0)
+    keep_firing_for_s: float = Field(0.0, alias="keep_firing_for", ge=0)
     repeat_interval_s: float = Field(300.0, alias="repeat_interval", ge=0)
     labels: dict[str, str] = Field(default_factory=dict)
     annotations: dict[str, str] = Field(default_factory=dict)
@@ -67,7 +68,7 @@ class Rule(BaseModel):
             )
         return s
 
-    @field_validator("for_s", "repeat_interval_s", mode="before")
+    @field_validator("for_s", "keep_firing_for_s", "repeat_interval_s", mode="before")
     @classmethod
     def _duration(cls, v: Any) -> float:
         try:
@@ -102,8 +103,8 @@ class Rule(BaseModel):
             return f"{self.condition} > {self.threshold!r}"
         return self.condition
 
-    def compile(self) -> CompiledRule:
-        return compile_rule(self.effective_condition())
+    def compile(self, shared: SharedSeries | None = None) -> CompiledRule:
+        return compile_rule(self.effective_condition(), shared=shared)
 
     def applies_to(self, symbol: str) -> bool:
         return self.symbols == "*" or symbol in self.symbols

@@ -54,6 +54,41 @@ def test_flapping_shorter_than_for_never_fires() -> None:
     assert not any(e.notify for e in ev)
 
 
+def test_keep_firing_for_turns_a_burst_into_one_alert() -> None:
+    rule = Rule(name="spiky", condition="price > 100", keep_firing_for="3s")
+    engine = AlertEngine([rule], SYMS)
+    # true at 1, false at 2, true at 3, then false from 4 on: quiet for 3 s at t=6
+    ev = engine.update(ticks([101, 99, 101, 99, 99, 99, 99, 99]))
+    assert states(ev) == [("BTCUSDT", "firing", 1), ("BTCUSDT", "resolved", 6)]
+    # the same, split over batches, gives the same alerts
+    split = AlertEngine([rule], SYMS)
+    got = []
+    for lo in range(0, 8, 3):
+        prices = [101, 99, 101, 99, 99, 99, 99, 99][lo : lo + 3]
+        got += split.update(ticks(prices, start_s=lo))
+    assert states(got) == states(ev)
+
+
+def test_shared_series_give_the_same_alerts_and_are_dropped_when_unused() -> None:
+    a = Rule(id="a", name="a", condition="crosses_above(ema(price, 3), ema(price, 5))")
+    b = Rule(id="b", name="b", condition="ema(price, 3) > 100 and ema( price , 5 ) > 1")
+    both, a_alone, b_alone = (
+        AlertEngine([a, b], SYMS),
+        AlertEngine([a], SYMS),
+        AlertEngine([b], SYMS),
+    )
+    assert len(both.shared) == 3  # ema(price, 3), ema(price, 5) and the crossing: once each
+    rng = np.random.default_rng(3)
+    for k in range(4):
+        batch = ticks(100 + rng.normal(0, 3, 50).cumsum(), start_s=50 * k)
+        got = both.update(batch)
+        assert states(e for e in got if e.rule_id == "a") == states(a_alone.update(batch))
+        assert states(e for e in got if e.rule_id == "b") == states(b_alone.update(batch))
+    assert any(e.rule_id == "a" for e in both.update(ticks([90, 120, 80, 130], start_s=500)))
+    both.set_rules([b])
+    assert len(both.shared) == 2  # the crossing went with rule a
+
+
 def test_state_survives_batch_boundaries_and_symbols_are_separate() -> None:
     engine = AlertEngine([Rule(name="high", condition="price > 100", **{"for": "3s"})], SYMS)
     a = engine.update(ticks([101, 50, 101], symbols=[0, 1, 0]))  # BTC true from t=1
@@ -200,12 +235,18 @@ def test_the_simulators_labelled_events_fire_the_seed_rules() -> None:
         and e.start_ts < sim.start_ns + 4 * 3600 * NS - 600 * NS
     ]
     assert labelled
+    # an alert keeps firing for a while after its last true tick (keep_firing_for), so an event
+    # counts as found when an alert of its symbol fires, or is firing, in its first 5 minutes
+    firing: dict[tuple[str, str], int] = {}
+    spans: list[tuple[str, int, int]] = []
+    for a in events:
+        key = (a.rule_id, a.symbol)
+        if a.state == "firing" and not a.repeat:
+            firing[key] = a.at
+        elif a.state == "resolved" and key in firing:
+            spans.append((a.symbol, firing.pop(key), a.at))
+    spans += [(sym, t, 2**62) for (_, sym), t in firing.items()]
     for ev in labelled:
-        near = [
-            a
-            for a in events
-            if a.symbol == ev.symbol
-            and a.state == "firing"
-            and ev.start_ts <= a.at <= ev.start_ts + 300 * NS
-        ]
+        window = (ev.start_ts, ev.start_ts + 300 * NS)
+        near = [s for s in spans if s[0] == ev.symbol and s[1] <= window[1] and s[2] >= window[0]]
         assert near, f"no seed rule fired for {ev}"
