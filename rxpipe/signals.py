@@ -15,6 +15,7 @@ import numpy as np
 import numpy.typing as npt
 
 from rxpipe.model import SymbolTable, TickBatch
+from rxpipe.timestamps import iso
 
 ANOMALY_TYPES = (
     "price_spike",
@@ -72,7 +73,8 @@ class Anomaly:
             "expected_value": self.expected,
             "deviation": self.score,
             "confidence": self.confidence,
-            "timestamp": self.ts,
+            "timestamp": iso(self.ts),
+            "ts": self.ts,
             "window": self.window,
             "lower": self.lower,
             "upper": self.upper,
@@ -138,6 +140,96 @@ class AnomalyBatch:
         ]
 
 
+def window_label(seconds: float) -> str:
+    """``60`` -> ``1m``, ``14400`` -> ``4h``, ``86400`` -> ``1d``."""
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{int(seconds // size)}{unit}"
+    return f"{seconds:g}s"
+
+
+@dataclass(frozen=True, slots=True)
+class Rollup:
+    """One closed bucket of one symbol's ticks (prices unless named volume)."""
+
+    symbol: str
+    interval_s: float
+    start: int  # ns
+    count: int
+    sum: float
+    min: float
+    max: float
+    mean: float
+    open: float
+    close: float
+    vwap: float
+    median: float
+    std: float
+    cv: float
+    p95: float
+    p99: float
+    range: float
+    volume: float
+    volume_min: float
+    volume_max: float
+    volume_range: float
+
+    def to_json(self) -> dict[str, Any]:
+        """The seed's Rollup fields (``average``, ``std_dev``, ``percentile_95`` ...) and ours."""
+
+        def num(v: float) -> float | None:
+            return v if np.isfinite(v) else None
+
+        return {
+            "symbol": self.symbol,
+            "type": "price",
+            "window": window_label(self.interval_s),
+            "start_time": iso(self.start),
+            "end_time": iso(self.start + int(self.interval_s * 1e9)),
+            "count": self.count,
+            "sum": num(self.sum),
+            "min": num(self.min),
+            "max": num(self.max),
+            "average": num(self.mean),
+            "median": num(self.median),
+            "std_dev": num(self.std),
+            "percentile_95": num(self.p95),
+            "percentile_99": num(self.p99),
+            "labels": {},
+            "open": num(self.open),
+            "close": num(self.close),
+            "vwap": num(self.vwap),
+            "cv": num(self.cv),
+            "price_range": num(self.range),
+            "volume": num(self.volume),
+            "volume_min": num(self.volume_min),
+            "volume_max": num(self.volume_max),
+            "volume_range": num(self.volume_range),
+        }
+
+
+_ROLLUP_FIELDS = (
+    "count",
+    "sum",
+    "min",
+    "max",
+    "mean",
+    "open",
+    "close",
+    "vwap",
+    "median",
+    "std",
+    "cv",
+    "p95",
+    "p99",
+    "range",
+    "volume",
+    "volume_min",
+    "volume_max",
+    "volume_range",
+)
+
+
 @dataclass(frozen=True, slots=True)
 class RollupBatch:
     """Closed rollup buckets: one row per (symbol, interval, bucket), numpy columns."""
@@ -158,6 +250,19 @@ class RollupBatch:
         for v in cols.values():
             v.flags.writeable = False
         return cls(np.empty(0, np.int64), cols)
+
+    def events(self, symbols: SymbolTable) -> list[Rollup]:
+        c = self.columns
+        return [
+            Rollup(
+                symbols.name(int(c["symbol"][i])),
+                int(self.interval[i]) / 1e9,
+                int(c["start"][i]),
+                int(c["count"][i]),
+                *(float(c[f][i]) for f in _ROLLUP_FIELDS[1:]),
+            )
+            for i in range(len(self))
+        ]
 
     @staticmethod
     def concat(parts: list[RollupBatch]) -> RollupBatch:

@@ -3,6 +3,7 @@
 >>> from rxpipe.model import SymbolTable, TickBatch
 >>> from rxpipe.rules.model import Rule
 >>> from rxpipe.signals import SignalBatch
+from rxpipe.timestamps import iso
 >>> syms = SymbolTable(["BTCUSDT"])
 >>> engine = AlertEngine([Rule(name="breakout", condition="price > 50000")], syms)
 >>> b = TickBatch.from_arrays(symbol=[0, 0, 0], ts=[1, 2, 3], price=[49e3, 51e3, 49e3], volume=[1.0] * 3)
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import string
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,6 +28,7 @@ from rxpipe.operators.state import SymbolState
 from rxpipe.rules.compiler import CompiledRule, SharedSeries
 from rxpipe.rules.model import SEVERITIES, Rule
 from rxpipe.signals import SignalBatch
+from rxpipe.timestamps import iso
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +76,34 @@ class AlertEvent:
     inhibited: bool = False
     repeat: bool = False
     channels: tuple[str, ...] = ("log",)
+
+    @property
+    def status(self) -> str:
+        """The seed's status for old clients: active, resolved or silenced."""
+        if self.silenced or self.inhibited:
+            return "silenced"
+        return "resolved" if self.state in ("resolved", "inactive") else "active"
+
+    def to_json(self) -> dict[str, Any]:
+        """The seed's Alert fields (``id``, ``alert_rule_id``, ``current_value`` ...) and ours."""
+        return {
+            "id": self.fingerprint,
+            "alert_rule_id": self.rule_id,
+            "name": self.rule_name,
+            "severity": self.severity,
+            "status": self.status,
+            "state": self.state,
+            "symbol": self.symbol,
+            "current_value": self.value if math.isfinite(self.value) else None,
+            "triggered_at": iso(self.started_at),
+            "resolved_at": iso(self.at) if self.state == "resolved" else None,
+            "at": iso(self.at),
+            "labels": self.labels,
+            "annotations": self.annotations,
+            "silenced": self.silenced,
+            "inhibited": self.inhibited,
+            "repeat": self.repeat,
+        }
 
     @property
     def notify(self) -> bool:
