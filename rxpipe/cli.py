@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import logging
+import secrets
 import signal
 import sys
 import threading
@@ -47,6 +48,7 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--port", type=int, help="port (default 8080)")
     run.add_argument("--source", help="simulator (default) or replay:PATH[,PATH...]")
     run.add_argument("--no-storage", action="store_true", help="do not store ticks")
+    run.add_argument("--no-dashboard", action="store_true", help="serve the API only")
 
     rep = sub.add_parser("replay", help="run the pipeline over files and print a summary")
     _common(rep)
@@ -133,7 +135,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     )
     t0 = time.perf_counter()
     pipeline = rt.build(replay.observable(), source_name="replay")
-    pipeline.start()
+    rt.start()
     interrupted = _until_done_or_signal(pipeline.wait)
     flushed = rt.stop(STOP_TIMEOUT_S if interrupted else None)
     seconds = time.perf_counter() - t0
@@ -185,7 +187,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     pipeline = rt.build(
         simulator_source(sim, realtime=False, max_steps=n_steps), source_name="simulator"
     )
-    pipeline.start()
+    rt.start()
     interrupted = _until_done_or_signal(pipeline.wait)
     rt.stop(STOP_TIMEOUT_S if interrupted else None)
     seconds = time.perf_counter() - t0
@@ -231,21 +233,25 @@ def cmd_run(args: argparse.Namespace) -> int:
         overrides["storage.enabled"] = False
     settings = _settings(args, **overrides)
     _logging(settings.log_level)
-    from rxpipe.server.app import make_app
+    from rxpipe.server.app import serve as serve_app
 
+    configured = settings.server.api_token
+    token = configured.get_secret_value() if configured else secrets.token_urlsafe(24)
     rt = Runtime(settings)
     rt.open_storage()
-    pipeline = rt.build(rt.source_from_settings(), notify=True)
-    pipeline.start()
-    app = make_app(rt)
+    rt.build(rt.source_from_settings(), notify=True)
+    rt.start()
 
     async def serve() -> None:
-        server = app.listen(settings.server.port, address=settings.server.host)
-        host = settings.server.host
+        running = await serve_app(rt, token, dashboard=not args.no_dashboard)
+        host, port = settings.server.host, running.port
+        shown = "localhost" if host in ("127.0.0.1", "0.0.0.0") else host  # noqa: S104 - shown, not bound
+        print(f"rxpipe {__version__}: dashboard http://{shown}:{port}/dashboard", file=sys.stderr)
         print(
-            f"rxpipe {__version__} serving http://{host}:{settings.server.port}/health",
-            file=sys.stderr,
+            f"  API http://{shown}:{port}/api/v1 (OpenAPI at /api/v1/openapi.json)", file=sys.stderr
         )
+        if configured is None:  # the user needs it for mutating calls; it is theirs to see
+            print(f"  API token (generated for this run): {token}", file=sys.stderr)
         loop = asyncio.get_running_loop()
         stopping = asyncio.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -256,7 +262,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             except TimeoutError:
                 await loop.run_in_executor(None, rt.record_events)
         log.info("stopping: flushing sinks")
-        server.stop()
+        await running.stop()
         flushed = await loop.run_in_executor(None, rt.stop, STOP_TIMEOUT_S)
         log.info("stopped (%s)", "all ticks flushed" if flushed else "flush timed out")
 

@@ -128,7 +128,19 @@ class StorageSettings(_Section):
 class ServerSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)
-    api_token: SecretStr | None = None
+    api_token: SecretStr | None = Field(
+        None, description="bearer token of mutating API calls (generated and printed if unset)"
+    )
+    rate_limit_per_s: float = Field(
+        200.0, ge=0, description="API requests per second per client (0: no limit)"
+    )
+    rate_limit_burst: float = Field(400.0, ge=1, description="requests a client may burst")
+    ws_max_queue: int = Field(
+        100, ge=1, description="messages a slow WebSocket client may lag before it is conflated"
+    )
+    ws_drop_after_s: float = Field(
+        10.0, gt=0, description="a WebSocket client that lags this long is disconnected"
+    )
 
 
 class Settings(_Section):

@@ -23,6 +23,7 @@ from reactivex.abc import DisposableBase
 from reactivex.subject import Subject
 
 from rxpipe.model import TickBatch
+from rxpipe.observability import Tracer
 from rxpipe.operators.rebatch import rebatch
 from rxpipe.operators.validate import TickValidator
 from rxpipe.stats import PipelineStats
@@ -57,6 +58,11 @@ class _CallableSink:
         return True
 
 
+def _sink_name(sink: Sink) -> str:
+    inner = sink.fn if isinstance(sink, _CallableSink) else sink
+    return getattr(inner, "__name__", type(inner).__name__)
+
+
 def _nonempty(batch: TickBatch) -> bool:
     return len(batch) > 0
 
@@ -78,8 +84,10 @@ class Pipeline:
         max_ticks: int = 4096,
         max_ms: float = 50.0,
         source_name: str = "",
+        tracer: Tracer | None = None,
     ) -> None:
         self.source = source
+        self.tracer = tracer
         self.operators = list(operators)
         self.sinks: list[Sink] = [s if isinstance(s, Sink) else _CallableSink(s) for s in sinks]
         self.validator = validator if validator is not None else TickValidator()
@@ -91,6 +99,7 @@ class Pipeline:
         self._done = threading.Event()
         self._subscription: DisposableBase | None = None
         self._stop: Subject[bool] = Subject()
+        self._operators_started = 0.0  # when the current batch entered the operators
 
     @property
     def rejected(self) -> int:
@@ -103,13 +112,28 @@ class Pipeline:
     def _validate(self, batch: TickBatch) -> TickBatch:
         return self.validator.update(batch, self.source_name)
 
+    def _enter_operators(self, batch: TickBatch) -> TickBatch:
+        self._operators_started = time.perf_counter()
+        return batch
+
     def _deliver(self, batch: Any) -> None:
         t0 = time.perf_counter()
+        began = self._operators_started if self.operators else t0
+        trace = self.tracer.start(len(batch), began) if self.tracer is not None else None
+        if trace is not None and self.operators:
+            trace.add("operators", self._operators_started, t0)
         for sink in self.sinks:
+            s0 = time.perf_counter()
             sink.put(batch)
+            if trace is not None:
+                trace.add(f"sink:{_sink_name(sink)}", s0, time.perf_counter())
         self.stats.batches += 1
         self.stats.ticks_processed += len(batch)
-        self.stats.latency.add(time.perf_counter() - t0)
+        elapsed = time.perf_counter() - t0
+        self.stats.latency.add(elapsed)
+        self.stats.histogram.observe(elapsed + (t0 - self._operators_started))
+        if trace is not None and self.tracer is not None:
+            self.tracer.finish(trace)
 
     def _on_error(self, exc: Exception) -> None:
         log.error("pipeline stopped by an error: %s", exc, exc_info=exc)
@@ -123,6 +147,7 @@ class Pipeline:
             ops.map(self._validate),
             ops.filter(_nonempty),
             rebatch(self.max_ticks, self.max_ms),
+            ops.map(self._enter_operators),
             *self.operators,
         )
         self.stats.started_at = time.time()

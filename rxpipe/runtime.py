@@ -11,16 +11,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import reactivex as rx
 from reactivex import operators as ops
 
 from rxpipe import __version__
 from rxpipe.config import Settings
+from rxpipe.errors import StorageError
+from rxpipe.live.hub import LiveHub
 from rxpipe.model import SymbolTable, TickBatch
+from rxpipe.notify.channels import EmailChannel
 from rxpipe.notify.channels import from_settings as channel_from_settings
 from rxpipe.notify.notifier import Notifier, Route
 from rxpipe.notify.outbox import Outbox
 from rxpipe.notify.ratelimit import RateLimiter
+from rxpipe.notify.settings import RuleDestinations
+from rxpipe.observability import EventLog, LogBuffer, Tracer
 from rxpipe.operators.detectors import DetectorConfig, DetectorSet
 from rxpipe.operators.validate import TickValidator
 from rxpipe.pipeline import Pipeline, Sink
@@ -30,6 +36,7 @@ from rxpipe.sources.replay import Replay, parse_speed
 from rxpipe.sources.simulator import DEFAULT_SYMBOLS, Simulator, simulator_source
 from rxpipe.storage.alerts_sink import AlertSink
 from rxpipe.storage.database import Database
+from rxpipe.storage.reads import recent_minute_bars
 from rxpipe.storage.rules import RuleStore
 from rxpipe.storage.signals import SignalSink, SignalStore
 from rxpipe.storage.sink import TickSink
@@ -57,8 +64,16 @@ class Runtime:
     simulator: Simulator | None = None
     replay: Replay | None = None
     pipeline: Pipeline | None = None
+    hub: LiveHub | None = None
+    destinations: RuleDestinations | None = None
+    events: EventLog = field(default_factory=EventLog)
+    logs: LogBuffer = field(default_factory=LogBuffer)
+    tracer: Tracer = field(default_factory=Tracer)
     started_at: float = field(default_factory=time.time)
     _events_recorded: int = 0
+
+    def __post_init__(self) -> None:
+        logging.getLogger("rxpipe").addHandler(self.logs)
 
     # -- assembly -------------------------------------------------------------------------
 
@@ -140,6 +155,8 @@ class Runtime:
         sinks: list[Any] = list(extra_sinks or [])
         if self.tick_sink is not None:
             sinks.append(self.tick_sink)
+        self.hub = LiveHub(self.symbols, self.sources)
+        self._preload_bars()
         operators = []
         d = self.settings.detectors
         if d.enabled:
@@ -158,14 +175,20 @@ class Runtime:
             if self.db is not None:  # rules run on the detectors' signals; loaded from the database
                 db = self.db
                 self.alert_sink = AlertSink(AlertEngine([], self.symbols), db.connect)
+                self.alert_sink.on_reload = lambda n: self.events.record(
+                    "rules", f"loaded {n} enabled rule(s)", rules=n
+                )
                 with db.connect() as conn:
                     self.alert_sink.reload(conn)
+                self.alert_sink.listeners.append(self.hub.on_alert)
                 sinks.append(self.alert_sink)
                 if notify:
                     self._start_notifications(db)
+        sinks.append(self.hub)  # last: what it shows has been handed to storage already
         self.pipeline = Pipeline(
             source,
             sinks=sinks,
+            tracer=self.tracer,
             operators=operators,
             validator=TickValidator(self.settings.validation.tolerance_ms),
             max_ticks=self.settings.batch.max_ticks,
@@ -177,9 +200,12 @@ class Runtime:
     def _start_notifications(self, db: Database) -> None:
         n = self.settings.notify
         channels = {name: channel_from_settings(name, cfg) for name, cfg in n.channels.items()}
-        self.outbox = Outbox(db.connect, channels).start()
+        email = next((c for c in channels.values() if isinstance(c, EmailChannel)), None)
+        self.destinations = RuleDestinations(db.connect, email)
+        self.outbox = Outbox(db.connect, channels, resolver=self.destinations.channel).start()
         self.notifier = Notifier(
             self.outbox,
+            destinations=self.destinations,
             routes=[Route.from_settings(r, n.group_wait_s, n.group_interval_s) for r in n.routes],
             group_wait_s=n.group_wait_s,
             group_interval_s=n.group_interval_s,
@@ -200,9 +226,31 @@ class Runtime:
             self._events_recorded += len(new)
         return len(new)
 
+    def _preload_bars(self) -> None:
+        """Yesterday's one-minute bars from the stored rollups, so charts start with history."""
+        if self.db is None or self.hub is None:
+            return
+        try:
+            with self.db.connect() as conn:
+                bars = recent_minute_bars(conn)
+        except (psycopg.Error, StorageError) as exc:
+            log.warning("no bar history for the dashboard: %s", exc)
+            return
+        for symbol, (start, ohlcv) in bars.items():
+            self.hub.preload_bars(symbol, start, ohlcv)
+
+    def start(self) -> Pipeline:
+        """Start the pipeline built by :meth:`build`."""
+        assert self.pipeline is not None, "build() first"
+        self.pipeline.start()
+        self.events.record("pipeline", "started", source=self.settings.source)
+        return self.pipeline
+
     def stop(self, timeout: float | None = 10.0) -> bool:
         """Stop the source, flush every sink (waiting at most ``timeout`` s, None: until done),
         store the simulator's events."""
+        if self.pipeline is not None:
+            self.events.record("pipeline", "stopping")
         ok = self.pipeline.stop(timeout) if self.pipeline else True
         for sink in (self.tick_sink, self.signal_sink, self.alert_sink):
             if sink is not None:
@@ -215,6 +263,7 @@ class Runtime:
             self.record_events()
         except Exception as exc:  # the ticks are safe; say why the event log is not
             log.warning("could not store simulator events: %s", exc)
+        logging.getLogger("rxpipe").removeHandler(self.logs)
         return ok
 
     def health(self) -> dict[str, Any]:

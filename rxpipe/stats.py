@@ -34,6 +34,37 @@ class LatencyWindow:
             return float(np.percentile(filled, q)) if len(filled) else 0.0
 
 
+class Histogram:
+    """Counts per upper bound, a sum and a count: the shape Prometheus exposes.
+
+    >>> h = Histogram((0.001, 0.01))
+    >>> for x in (0.0005, 0.005, 0.5):
+    ...     h.observe(x)
+    >>> h.cumulative(), h.count
+    ([1, 2, 3], 3)
+    """
+
+    DEFAULT_BOUNDS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25)
+
+    def __init__(self, bounds: tuple[float, ...] = DEFAULT_BOUNDS) -> None:
+        self.bounds = np.asarray(bounds, np.float64)
+        self._counts = np.zeros(len(bounds) + 1, np.int64)  # the last one is +Inf
+        self.sum = 0.0
+        self.count = 0
+        self._lock = threading.Lock()
+
+    def observe(self, value: float) -> None:
+        k = int(np.searchsorted(self.bounds, value, side="left"))
+        with self._lock:
+            self._counts[k] += 1
+            self.sum += value
+            self.count += 1
+
+    def cumulative(self) -> list[int]:
+        with self._lock:
+            return np.cumsum(self._counts).tolist()
+
+
 class PipelineStats:
     """What went through a pipeline: ticks in, rejected, processed, batches, batch latency."""
 
@@ -43,6 +74,7 @@ class PipelineStats:
         self.ticks_processed = 0
         self.batches = 0
         self.latency = LatencyWindow()
+        self.histogram = Histogram()
 
     def uptime_s(self) -> float:
         return time.time() - self.started_at

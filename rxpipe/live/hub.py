@@ -111,13 +111,15 @@ class LiveHub:
         last = _last_per_symbol(ticks.symbol)
         sampled = {f: _column(f, ticks, columns)[last] for f in STRIP_FIELDS}
         anomalies = batch.anomalies.events(self.symbols) if batch is not None else []
+        at_price = ticks.price[batch.anomalies.columns["index"]] if anomalies else ticks.price[:0]
         rollups = batch.rollups.events(self.symbols) if batch is not None else []
         with self._lock:
             self.bars.update(ticks)
             self._sample(ticks, last, sampled)
             self._queue_ticks(ticks)
-            for a in anomalies[:200]:  # a burst beyond this is counted, not shown
-                doc = a.to_json()
+            for a, price in zip(anomalies[:200], at_price.tolist(), strict=False):
+                doc = a.to_json()  # a burst beyond 200 is counted, not shown
+                doc["price"] = price
                 self._events["anomalies"].append((a.symbol, doc))
                 self.anomaly_history.append(doc)
             for a in anomalies:
@@ -180,8 +182,9 @@ class LiveHub:
 
     # -- the server side (its loop) -------------------------------------------------------
 
-    def drain(self) -> Outbound:
-        """Everything since the last drain, serialised once."""
+    def drain(self, channels: frozenset[str] | set[str] = frozenset(CHANNELS)) -> Outbound:
+        """Everything since the last drain, serialised once; only ``channels`` (those someone
+        listens to) are serialised, the rest is let go."""
         with self._lock:
             ticks, self._ticks, self._tick_count = self._ticks, [], 0
             dropped, self._dropped = self._dropped, 0
@@ -190,14 +193,18 @@ class LiveHub:
             self._events = {k: [] for k in self._events}
             self.seq += 1
             out = Outbound(self.seq, dropped_ticks=dropped)
-        if ticks:
+        if ticks and "ticks" in channels:
             _tick_fragments(TickBatch.concat(ticks), self.symbols, self.sources, out)
+        if "signals" not in channels:
+            signals = {}
         for s, doc in signals.items():
             name = self.symbols.name(s)
             out.fragments["signals"][name] = [
                 json.dumps({"symbol": name, "timestamp": iso(doc["ts"]), **_finite(doc)})
             ]
         for channel, items in events.items():
+            if channel not in channels:
+                continue
             frags = out.fragments[channel]
             for symbol, doc in items:
                 frags.setdefault(symbol, []).append(json.dumps(doc))

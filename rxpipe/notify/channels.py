@@ -62,7 +62,7 @@ class LogChannel:
     name: str = "log"
 
     def send(self, message: Message, delivery_id: str) -> None:
-        log.warning("ALERT %s: %s", delivery_id, message.text())
+        log.info("ALERT %s: %s (%d alert(s))", delivery_id, message.title, len(message.alerts))
 
 
 @dataclass

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from rxpipe.rules.engine import AlertEvent
+from rxpipe.templates import render_template
 
 
 def _iso(ns: int) -> str:
@@ -39,6 +40,7 @@ class Message:
     rule_id: str
     group_key: str
     alerts: list[dict[str, Any]] = field(default_factory=list)
+    template: str = ""  # a per-rule notification setting's text, with {name}, {symbol}, ...
 
     @property
     def status(self) -> str:
@@ -56,6 +58,10 @@ class Message:
         return f"[RESOLVED] {first['name']} on {first['symbol']}"
 
     def text(self) -> str:
+        if self.template:
+            first = self.alerts[0]
+            values = {k: first.get(k) for k in ("name", "symbol", "status", "severity", "value")}
+            return render_template(self.template, values)
         lines = [self.title, ""]
         for a in self.alerts:
             summary = (
@@ -80,11 +86,18 @@ class Message:
             "rule_id": self.rule_id,
             "group_key": self.group_key,
             "alerts": self.alerts,
+            "template": self.template,
         }
 
     @classmethod
     def from_payload(cls, doc: dict[str, Any]) -> Message:
-        return cls(doc["channel"], doc["rule_id"], doc["group_key"], list(doc["alerts"]))
+        return cls(
+            doc["channel"],
+            doc["rule_id"],
+            doc["group_key"],
+            list(doc["alerts"]),
+            doc.get("template", ""),
+        )
 
     def rxpipe_json(self) -> bytes:
         return json.dumps(

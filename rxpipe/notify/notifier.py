@@ -73,8 +73,11 @@ class Notifier:
         group_wait_s: float = 10.0,
         group_interval_s: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
+        destinations: Any = None,
     ) -> None:
         self.outbox = outbox
+        # per-rule notification settings (rxpipe.notify.settings.RuleDestinations): more channels
+        self.destinations = destinations
         self.routes = routes or []
         self.limiter = limiter if limiter is not None else RateLimiter()
         self.group_wait_s = group_wait_s
@@ -104,8 +107,11 @@ class Notifier:
                 )
             return
         now = self.clock()
+        channels = route.channels
+        if self.destinations is not None:
+            channels = channels + self.destinations.channels_for(e.rule_id)
         with self._lock:
-            for ch in route.channels:
+            for ch in channels:
                 labels = "|".join(f"{k}={e.labels.get(k, '')}" for k in route.group_by)
                 key = f"{ch}|{labels}"
                 g = self._groups.get(key)
@@ -130,7 +136,8 @@ class Notifier:
                 g.due = now + g.route.group_interval_s
         sent = 0
         for g, events in batches:
-            message = Message(g.channel, g.rule_id, g.key, [alert_doc(e) for e in events])
+            template = self.destinations.template(g.channel) if self.destinations else ""
+            message = Message(g.channel, g.rule_id, g.key, [alert_doc(e) for e in events], template)
             if not self.limiter.allow(g.rule_id, g.channel, now):
                 self.outbox.record(g.channel, g.rule_id, "rate_limited", message.title)
                 continue

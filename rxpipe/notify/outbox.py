@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import random
 import threading
+from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
@@ -34,9 +35,11 @@ class Outbox:
         base_backoff_s: float = 1.0,
         max_backoff_s: float = 300.0,
         poll_s: float = 0.2,
+        resolver: Callable[[str], Channel | None] | None = None,
     ) -> None:
         self._connect = connect
         self.channels = channels
+        self.resolver = resolver  # channels not configured by name (per-rule settings)
         self.max_attempts = max_attempts
         self.base_backoff_s = base_backoff_s
         self.max_backoff_s = max_backoff_s
@@ -44,6 +47,7 @@ class Outbox:
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
+        self.outcomes: Counter[tuple[str, str]] = Counter()  # (channel, status), for metrics
 
     # -- writing ----------------------------------------------------------------------------
 
@@ -65,6 +69,7 @@ class Outbox:
 
     def record(self, channel: str, rule_id: str, status: str, error: str | None = None) -> None:
         """Log an outcome that never reached the outbox (suppressed, rate_limited)."""
+        self.outcomes[(channel, status)] += 1
         with self._connect() as conn:
             conn.execute(
                 "INSERT INTO notification_log (channel, rule_id, status, error) VALUES (%s, %s, %s, %s)",
@@ -106,6 +111,8 @@ class Outbox:
     ) -> None:
         attempt = attempts + 1
         target = self.channels.get(channel)
+        if target is None and self.resolver is not None:
+            target = self.resolver(channel)
         try:
             if target is None:
                 raise NotifyError(f"no channel named {channel!r} is configured")
@@ -141,6 +148,7 @@ class Outbox:
         attempt: int,
         error: str | None,
     ) -> None:
+        self.outcomes[(channel, status)] += 1
         conn.execute(
             "INSERT INTO notification_log (outbox_id, channel, rule_id, status, attempt, error) "
             "VALUES (%s, %s, %s, %s, %s, %s)",

@@ -128,16 +128,20 @@ def stored_ticks(
     *,
     start_ns: int | None = None,
     end_ns: int | None = None,
+    only: list[str] | None = None,
     chunk: int = 262_144,
 ) -> Iterator[TickBatch]:
-    """Stored ticks in time order, in batches, read with a server-side cursor."""
+    """Stored ticks in time order, in batches, read with a server-side cursor; ``only`` these
+    symbols when given (a rule's own)."""
     names = dict(conn.execute("SELECT id, name FROM symbols").fetchall())
     with conn.transaction(), conn.cursor(name="rxpipe_backtest") as cur:
         cur.execute(
             "SELECT (extract(epoch FROM ts) * 1000000)::bigint, symbol_id, price, volume, side, seq FROM ticks "
             "WHERE ts >= coalesce(to_timestamp(%s::float8 / 1e9), '-infinity') "
-            "AND ts < coalesce(to_timestamp(%s::float8 / 1e9), 'infinity') ORDER BY ts, symbol_id, seq",
-            (start_ns, end_ns),
+            "AND ts < coalesce(to_timestamp(%s::float8 / 1e9), 'infinity') "
+            "AND (%s::text[] IS NULL OR symbol_id IN (SELECT id FROM symbols WHERE name = ANY(%s))) "
+            "ORDER BY ts, symbol_id, seq",
+            (start_ns, end_ns, only, only),
         )
         while rows := cur.fetchmany(chunk):
             a = np.array(rows, dtype=np.float64)

@@ -3,7 +3,6 @@
 >>> from rxpipe.model import SymbolTable, TickBatch
 >>> from rxpipe.rules.model import Rule
 >>> from rxpipe.signals import SignalBatch
-from rxpipe.timestamps import iso
 >>> syms = SymbolTable(["BTCUSDT"])
 >>> engine = AlertEngine([Rule(name="breakout", condition="price > 50000")], syms)
 >>> b = TickBatch.from_arrays(symbol=[0, 0, 0], ts=[1, 2, 3], price=[49e3, 51e3, 49e3], volume=[1.0] * 3)
@@ -16,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
-import string
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +26,7 @@ from rxpipe.operators.state import SymbolState
 from rxpipe.rules.compiler import CompiledRule, SharedSeries
 from rxpipe.rules.model import SEVERITIES, Rule
 from rxpipe.signals import SignalBatch
+from rxpipe.templates import render_template
 from rxpipe.timestamps import iso
 
 log = logging.getLogger(__name__)
@@ -340,19 +339,5 @@ def _fields(e: AlertEvent) -> dict[str, Any]:
 
 
 def _render(templates: dict[str, str], **values: Any) -> dict[str, str]:
-    """Fill ``{symbol}``, ``{value}``, ``{value:.2f}`` ... in annotation templates.
-
-    Only plain names of the values given are filled (no attribute or index access); a
-    template with anything else is kept as written.
-    """
-    out = {}
-    for k, template in templates.items():
-        try:
-            fields = [f for _, f, _, _ in string.Formatter().parse(template) if f is not None]
-            if all(f in values for f in fields):
-                out[k] = template.format(**values)
-                continue
-        except (ValueError, TypeError):
-            pass
-        out[k] = template
-    return out
+    """Fill ``{symbol}``, ``{value}``, ``{value:.2f}`` ... in annotation templates."""
+    return {k: render_template(t, values) for k, t in templates.items()}

@@ -2,18 +2,28 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from rxpipe.durations import parse_duration
 from rxpipe.errors import InputError, RuleSyntaxError
 from rxpipe.rules.compiler import CompiledRule, SharedSeries, compile_rule
 
 SEVERITIES = ("info", "low", "medium", "high", "critical")
+_SYMBOL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,31}$")
 _SEVERITY_ALIASES = {"warning": "medium"}
 
 
@@ -28,14 +38,16 @@ class Rule(BaseModel):
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    id: str = Field(default_factory=lambda: uuid.uuid4().hex[:12])
-    name: str = Field(min_length=1, max_length=200)
-    description: str = ""
-    symbols: list[str] | str = "*"
-    condition: str = Field(min_length=1, max_length=2000)
-    threshold: float | None = (
-        None  # the seed's field: kept, and used when the condition has no comparison
+    id: str = Field(
+        default_factory=lambda: uuid.uuid4().hex[:12], pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
     )
+    name: str = Field(min_length=1, max_length=200)
+    description: str = Field("", max_length=4000)
+    symbols: list[str] | str = "*"
+    # the seed's field: kept, and used when the condition has no comparison (before condition:
+    # the condition's check reads it)
+    threshold: float | None = Field(None, allow_inf_nan=False)
+    condition: str = Field(min_length=1, max_length=2000)
     severity: str = "medium"
     for_s: float = Field(0.0, alias="for", ge=0)
     keep_firing_for_s: float = Field(0.0, alias="keep_firing_for", ge=0)
@@ -80,28 +92,25 @@ class Rule(BaseModel):
     @classmethod
     def _symbols(cls, v: Any) -> Any:
         if isinstance(v, str) and v != "*":
-            return [s.strip() for s in v.split(",") if s.strip()]
+            v = [s.strip() for s in v.split(",") if s.strip()]
+        if isinstance(v, list):
+            for s in v:
+                if not isinstance(s, str) or not _SYMBOL.match(s):
+                    raise ValueError(f"symbols are names such as BTCUSDT, or '*'; found {s!r}")
         return v
 
-    @model_validator(mode="after")
-    def _condition_compiles(self) -> Rule:
-        text = self.effective_condition()
+    @field_validator("condition")
+    @classmethod
+    def _condition_compiles(cls, v: str, info: ValidationInfo) -> str:
         try:
-            compile_rule(text)
+            compile_rule(effective_condition(v, info.data.get("threshold")))
         except RuleSyntaxError as exc:
-            raise ValueError(f"condition: {exc}") from None
-        return self
+            raise ValueError(str(exc)) from None
+        return v
 
     def effective_condition(self) -> str:
         """The condition, completed with ``> threshold`` when it is a bare value (seed style)."""
-        if (
-            self.threshold is not None
-            and not any(op in self.condition for op in "<>=!")
-            and "crosses" not in self.condition
-            and "anomaly(" not in self.condition
-        ):
-            return f"{self.condition} > {self.threshold!r}"
-        return self.condition
+        return effective_condition(self.condition, self.threshold)
 
     def compile(self, shared: SharedSeries | None = None) -> CompiledRule:
         return compile_rule(self.effective_condition(), shared=shared)
@@ -117,6 +126,22 @@ class Rule(BaseModel):
         )
         doc["metadata"] = {"channels": self.channels}
         return doc
+
+
+def effective_condition(condition: str, threshold: float | None) -> str:
+    """``condition``, completed with ``> threshold`` when it is a bare value (the seed's style).
+
+    >>> effective_condition("price_change_4h", 15.0), effective_condition("price > 1", 15.0)
+    ('price_change_4h > 15.0', 'price > 1')
+    """
+    if (
+        threshold is not None
+        and not any(op in condition for op in "<>=!")
+        and "crosses" not in condition
+        and "anomaly(" not in condition
+    ):
+        return f"{condition} > {threshold!r}"
+    return condition
 
 
 def load_rules(path: str | Path) -> list[Rule]:

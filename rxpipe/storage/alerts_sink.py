@@ -35,6 +35,7 @@ class AlertSink:
         self._connect = connect
         self.reload_s = reload_s
         self.listeners: list[Callable[[AlertEvent], Any]] = []
+        self.on_reload: Callable[[int], Any] | None = None  # told how many rules are enabled
         self._queue: list[AlertEvent] = []
         self._cond = threading.Condition()
         self._busy = False
@@ -91,6 +92,8 @@ class AlertSink:
         self.engine.set_rules(rules.list())
         self._version = version
         log.info("loaded %d enabled rule(s)", len(self.engine.rules))
+        if self.on_reload is not None:
+            self.on_reload(len(self.engine.rules))
         return True
 
     def _run(self) -> None:

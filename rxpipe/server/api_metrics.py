@@ -1,0 +1,99 @@
+"""``/api/v1/metrics/{symbol}`` and its ``/aggregated``, ``/anomalies`` and ``/rollups``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rxpipe.durations import parse_duration
+from rxpipe.errors import InputError
+from rxpipe.operators.detectors import DetectorConfig
+from rxpipe.server.base import ApiError, ApiHandler
+from rxpipe.signals import ANOMALY_TYPES, METHODS, SEVERITIES, window_label
+from rxpipe.storage.reads import Page
+from rxpipe.timestamps import iso
+
+INTERVALS = tuple(int(s) for s in DetectorConfig().rollup_intervals_s)
+
+
+class _SymbolHandler(ApiHandler):
+    def latest(self, symbol: str) -> dict[str, Any] | None:
+        hub = self.ctx.runtime.hub
+        doc = hub.latest().get(symbol) if hub is not None else None
+        if doc is None:
+            return None
+        ts = doc.pop("ts")
+        return {"symbol": symbol, "timestamp": iso(ts), **doc}
+
+    async def known(self, symbol: str, page: Page) -> None:
+        if page.data or self.latest(symbol) is not None:
+            return
+        if self.ctx.reads is None or not await self.ctx.reads.symbol_known(symbol):
+            raise ApiError(404, f"no data for symbol {symbol!r}", field="symbol")
+
+    def interval(self, default: str | None) -> int | None:
+        text = self.query("interval", default)
+        if text is None:
+            return None
+        try:
+            seconds = int(parse_duration(text))
+        except InputError:
+            seconds = -1
+        if seconds not in INTERVALS:
+            options = ", ".join(window_label(s) for s in INTERVALS)
+            raise ApiError(
+                400, f"interval is one of {options}; found {text[:20]!r}", field="interval"
+            )
+        return seconds
+
+
+class MetricsHandler(_SymbolHandler):
+    """The latest values and signals of a symbol and its stored ticks, newest first."""
+
+    async def get(self, symbol: str) -> None:
+        symbol = self.symbol(symbol)
+        r = self.range()
+        page = await self.reads().ticks(symbol, r) if self.ctx.reads else Page([], None)
+        await self.known(symbol, page)
+        self.send(page.to_json(symbol=symbol, latest=self.latest(symbol)))
+
+
+class AggregatedHandler(_SymbolHandler):
+    """The seed's aggregation rows (count, min, max, avg, sum per time bucket)."""
+
+    async def get(self, symbol: str) -> None:
+        symbol = self.symbol(symbol)
+        interval = self.interval("1m")
+        kind = self.choice("type", ("price", "volume"), "price")
+        r = self.range()
+        assert interval is not None and kind is not None
+        page = await self.reads().aggregated(symbol, interval, kind, r)
+        await self.known(symbol, page)
+        self.send(page.to_json(symbol=symbol, interval=window_label(interval), type=kind))
+
+
+class AnomaliesHandler(_SymbolHandler):
+    async def get(self, symbol: str) -> None:
+        symbol = self.symbol(symbol)
+        kind = self.choice("type", ANOMALY_TYPES)
+        method = self.choice("method", METHODS)
+        severity = self.choice("severity", SEVERITIES)
+        r = self.range()
+        page = await self.reads().anomalies(
+            symbol,
+            r,
+            types=[kind] if kind else None,
+            methods=[method] if method else None,
+            min_severity=severity,
+        )
+        await self.known(symbol, page)
+        self.send(page.to_json(symbol=symbol))
+
+
+class RollupsHandler(_SymbolHandler):
+    async def get(self, symbol: str) -> None:
+        symbol = self.symbol(symbol)
+        interval = self.interval(None)
+        r = self.range()
+        page = await self.reads().rollups(symbol, interval, r)
+        await self.known(symbol, page)
+        self.send(page.to_json(symbol=symbol))
