@@ -101,6 +101,7 @@ def _logging(level: str) -> None:
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    logging.getLogger("tornado.access").setLevel(logging.ERROR)  # not a line per request
 
 
 def _until_done_or_signal(done: Callable[[float], bool]) -> bool:

@@ -79,3 +79,39 @@ def run_rxpipe(
     return subprocess.run(
         rxpipe_cmd(*args), capture_output=True, text=True, timeout=timeout, env=full_env
     )
+
+
+@pytest.fixture(scope="session")
+def hook() -> Iterator[object]:
+    """An HTTP receiver for the app's webhook channel."""
+    from .apps import Hook
+
+    h = Hook()
+    yield h
+    h.close()
+
+
+@pytest.fixture(scope="session")
+def app(tmp_path_factory: pytest.TempPathFactory, hook: object) -> Iterator[object]:
+    """One ``rxpipe run`` for the session's API, WebSocket and browser tests: two hours of
+    simulated history first, the live simulator, a webhook channel, slow WebSocket clients
+    dropped after 3 s."""
+    from .apps import running_app
+
+    data_dir = tmp_path_factory.mktemp("app") / "data"
+    data_dir.mkdir()
+    config = (
+        "notify:\n"
+        "  channels:\n"
+        "    log: {type: log}\n"
+        f"    hook: {{type: webhook, url: '{hook.url}', secret: s3cret}}\n"  # type: ignore[attr-defined]
+        "  group_wait_s: 0.5\n"
+        "server:\n"
+        "  ws_max_queue: 20\n"
+        "  ws_drop_after_s: 3\n"
+    )
+    try:
+        with running_app(data_dir, config=config, backfill="2h") as running:
+            yield running
+    finally:
+        EmbeddedPostgres(data_dir).stop()

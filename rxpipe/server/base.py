@@ -46,10 +46,13 @@ class ServerContext:
 class ApiError(Exception):
     """An answer other than success: the status and the ``{"error": ...}`` body."""
 
-    def __init__(self, status: int, message: str, **extra: Any) -> None:
+    def __init__(
+        self, status: int, message: str, *, headers: dict[str, str] | None = None, **extra: Any
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
+        self.headers = headers or {}
         self.extra = extra
 
 
@@ -67,15 +70,19 @@ class ApiHandler(tornado.web.RequestHandler):
     def prepare(self) -> None:
         wait = self.ctx.limits.retry_after(self.request.remote_ip or "?", time.monotonic())
         if wait > 0:
-            self.set_header("Retry-After", str(max(1, math.ceil(wait))))
             raise ApiError(
-                429, "too many requests from this client; retry after the Retry-After seconds"
+                429,
+                "too many requests from this client; retry after the Retry-After seconds",
+                headers={"Retry-After": str(max(1, math.ceil(wait)))},
             )
         mutating = self.request.method in ("POST", "PUT", "PATCH", "DELETE")
         authorized = token_ok(self.request.headers.get("Authorization"), self.ctx.token)
         if mutating and not self.public_mutation and not authorized:
-            self.set_header("WWW-Authenticate", 'Bearer realm="rxpipe"')
-            raise ApiError(401, "this call changes data: send Authorization: Bearer <token>")
+            raise ApiError(
+                401,
+                "this call changes data: send Authorization: Bearer <token>",
+                headers={"WWW-Authenticate": 'Bearer realm="rxpipe"'},
+            )
 
     # -- answers ----------------------------------------------------------------------------
 
@@ -91,6 +98,8 @@ class ApiHandler(tornado.web.RequestHandler):
         exc = kwargs.get("exc_info", (None, None, None))[1]
         if isinstance(exc, ApiError):
             self.set_status(exc.status)
+            for name, value in exc.headers.items():  # send_error cleared the headers set before
+                self.set_header(name, value)
             doc = {"error": exc.message, **exc.extra}
         elif isinstance(exc, tornado.web.HTTPError):
             doc = {"error": exc.log_message or self._reason}

@@ -184,7 +184,16 @@ def _paths() -> dict[str, dict[str, Any]]:
             "get": _op(
                 "Count, min, max, avg and sum per time bucket",
                 _PAGE,
-                params=[*sym, _q("interval", "bucket size (default 1m)", _INTERVAL), _q("type", "price (default) or volume", {"type": "string", "enum": ["price", "volume"]}), *_RANGE],
+                params=[
+                    *sym,
+                    _q("interval", "bucket size (default 1m)", _INTERVAL),
+                    _q(
+                        "type",
+                        "price (default) or volume",
+                        {"type": "string", "enum": ["price", "volume"]},
+                    ),
+                    *_RANGE,
+                ],
                 errors=("400", "404"),
                 tag="metrics",
             )
@@ -193,7 +202,17 @@ def _paths() -> dict[str, dict[str, Any]]:
             "get": _op(
                 "Anomalies found by the detectors",
                 _PAGE,
-                params=[*sym, _q("type", "anomaly type", {"type": "string", "enum": list(ANOMALY_TYPES)}), _q("method", "detection method", {"type": "string", "enum": list(METHODS)}), _q("severity", "at least this severity", {"type": "string", "enum": list(SEVERITIES)}), *_RANGE],
+                params=[
+                    *sym,
+                    _q("type", "anomaly type", {"type": "string", "enum": list(ANOMALY_TYPES)}),
+                    _q("method", "detection method", {"type": "string", "enum": list(METHODS)}),
+                    _q(
+                        "severity",
+                        "at least this severity",
+                        {"type": "string", "enum": list(SEVERITIES)},
+                    ),
+                    *_RANGE,
+                ],
                 errors=("400", "404"),
                 tag="metrics",
             )
@@ -376,7 +395,13 @@ def _paths() -> dict[str, dict[str, Any]]:
             "get": _op(
                 "The notification log, newest first",
                 _PAGE,
-                params=[_q("status", "outcome", {"type": "string", "enum": list(NOTIFICATION_STATUSES)}), _q("channel", "a channel's name", {"type": "string"}), *_RANGE],
+                params=[
+                    _q(
+                        "status", "outcome", {"type": "string", "enum": list(NOTIFICATION_STATUSES)}
+                    ),
+                    _q("channel", "a channel's name", {"type": "string"}),
+                    *_RANGE,
+                ],
                 tag="notifications",
             )
         },
