@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit bench nab clean
+.PHONY: run test lint typecheck unit bench nab clean browser screenshot
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -22,13 +22,20 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# The browser tests drive Debian's chromium (never a downloaded browser): installed when missing.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "installing Debian's chromium for the browser tests"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q chromium; }
+
 # pytest exits 5 when it collected no test: that is a failure here, never a pass.
-test: lint typecheck
-	$(BIN)/python -m pytest tests rxpipe; rc=$$?; \
+test: lint typecheck browser
+	$(BIN)/python -m pytest tests rxpipe panel_app; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
 
 unit: $(STAMP)
-	$(BIN)/python -m pytest tests/unit rxpipe
+	$(BIN)/python -m pytest tests/unit rxpipe panel_app
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
@@ -36,6 +43,10 @@ bench: $(STAMP)
 # rxpipe's ensemble on the NAB subset, scored by ../shared/tools/nab_score.py -> bench/results/nab.json
 nab: $(STAMP)
 	$(BIN)/python -m bench nab
+
+# The README's screenshot, taken by the browser test against a live rxpipe.
+screenshot: $(STAMP) browser
+	DASHBOARD_SCREENSHOT=docs/dashboard.png $(BIN)/python -m pytest -q tests/e2e/test_dashboard.py -k loads
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

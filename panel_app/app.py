@@ -78,31 +78,32 @@ class Dashboard(pn.viewable.Viewer):
         pn.state.onload(self._first)
         return self
 
-    async def _first(self) -> None:
+    def _first(self) -> None:
+        # Bokeh models (the charts' sources) change only in synchronous callbacks, which Bokeh
+        # runs holding the document's lock; the tables' refresh awaits the database in threads
+        # and changes Panel widgets only, which Panel schedules safely.
         self._fast()
-        await self._slow()
-        pn.state.add_periodic_callback(self._tick, period=FAST_MS)
-
-    async def _tick(self) -> None:
-        self._fast()
-        self._ticks += 1
-        if self._ticks % SLOW_EVERY == 0 and not self._busy:
-            self._busy = True
-            try:
-                await self._slow()
-            finally:
-                self._busy = False
+        pn.state.add_periodic_callback(self._fast, period=FAST_MS)
+        pn.state.add_periodic_callback(self._slow, period=FAST_MS * SLOW_EVERY)
+        pn.state.execute(self._slow)
 
     def _fast(self) -> None:
         self.price.update()
         self.system.update()
 
     async def _slow(self) -> None:
-        await self.alerts.refresh()
-        await self.rollups.refresh()
-        await self.notifications.refresh()
-        if self._ticks % (SLOW_EVERY * 5) == 0:
-            await self.rules.refresh()
+        if self._busy:  # the database is slow: skip a round rather than pile up
+            return
+        self._busy = True
+        try:
+            await self.alerts.refresh()
+            await self.rollups.refresh()
+            await self.notifications.refresh()
+            if self._ticks % 5 == 0:
+                await self.rules.refresh()
+            self._ticks += 1
+        finally:
+            self._busy = False
 
 
 def dashboard_factory(runtime: Runtime) -> Callable[[], pn.viewable.Viewable]:

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import panel as pn
 import param
-from bokeh.models import ColumnDataSource, HoverTool, Range1d
+from bokeh.models import ColumnDataSource, DataRange1d, HoverTool, LinearAxis, Range1d
 from bokeh.plotting import figure
 
 from panel_app.store import DataStore
@@ -20,6 +20,7 @@ UP, DOWN = "#26a69a", "#ef5350"
 MAX_BARS = 500
 MAX_POINTS = 2000
 MAX_MARKERS = 300
+VISIBLE_BARS = 90  # the chart follows the newest candles, this many in view
 
 
 def candles(bars: dict[str, np.ndarray], interval_s: int) -> dict[str, np.ndarray]:
@@ -152,6 +153,9 @@ class PriceChart(pn.viewable.Viewer):
         )
         p.legend.location = "top_left"
         p.legend.click_policy = "hide"
+        p.x_range = DataRange1d(
+            follow="end", follow_interval=VISIBLE_BARS * 60_000, range_padding=0.02
+        )
         return p
 
     def _volume_figure(self) -> Any:
@@ -185,7 +189,8 @@ class PriceChart(pn.viewable.Viewer):
         )
         s.x_range = self.price.x_range
         s.line("x", "z", source=self.ma_src, color="#636363", legend_label="z (returns)")
-        s.extra_y_ranges = {"vol": Range1d(0, 0.01)}
+        s.extra_y_ranges = {"vol": Range1d(start=0, end=0.01)}
+        s.add_layout(LinearAxis(y_range_name="vol", axis_label="volatility"), "right")
         s.line(
             "x",
             "vol",
@@ -209,6 +214,7 @@ class PriceChart(pn.viewable.Viewer):
             self.ma_src.data = {k: [] for k in self.ma_src.data}
             self.anomaly_src.data = {k: [] for k in self.anomaly_src.data}
             self.price.title.text = f"{sel.symbol} · {sel.interval} candles"
+            self.price.x_range.follow_interval = VISIBLE_BARS * INTERVALS[sel.interval] * 1000
         self._update_candles(sel.symbol, INTERVALS[sel.interval])
         self._update_signals(sel.symbol)
         self._update_anomalies(sel.symbol)

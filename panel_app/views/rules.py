@@ -22,7 +22,7 @@ class RuleEditor(pn.viewable.Viewer):
         self.store = store
         self._rules: dict[str, Rule] = {}
         self.pick = pn.widgets.Select(name="Rule", options=[NEW], css_classes=["rule-pick"])
-        self.name = pn.widgets.TextInput(
+        self.rule_name = pn.widgets.TextInput(
             name="Name", placeholder="BTC fast drop", css_classes=["rule-name"]
         )
         self.condition = pn.widgets.TextAreaInput(
@@ -46,8 +46,10 @@ class RuleEditor(pn.viewable.Viewer):
         )
         self.message = pn.pane.HTML("", css_classes=["rule-message"], sizing_mode="stretch_width")
         self.pick.param.watch(self._load, "value")
-        self.condition.param.watch(lambda _: self._check(), "value_input")
-        self.validate_btn.on_click(lambda _: self._check(show_ok=True))
+        self.condition.param.watch(
+            lambda e: self._check_condition(text=e.new), ["value", "value_input"]
+        )
+        self.validate_btn.on_click(lambda _: self._check_condition(show_ok=True))
         self.backtest_btn.on_click(self._backtest)
         self.save_btn.on_click(self._save)
 
@@ -55,7 +57,7 @@ class RuleEditor(pn.viewable.Viewer):
         return pn.Column(
             "### Rule editor",
             self.pick,
-            self.name,
+            self.rule_name,
             self.condition,
             pn.Row(self.symbols, self.severity, self.for_),
             self.enabled,
@@ -74,10 +76,10 @@ class RuleEditor(pn.viewable.Viewer):
     def _load(self, event: Any) -> None:
         rule = self._rules.get(event.new)
         if rule is None:
-            self.name.value, self.condition.value, self.symbols.value = "", "", "*"
+            self.rule_name.value, self.condition.value, self.symbols.value = "", "", "*"
             self.severity.value, self.for_.value, self.enabled.value = "medium", "0s", True
             return
-        self.name.value = rule.name
+        self.rule_name.value = rule.name
         self.condition.value = rule.condition
         self.symbols.value = "*" if rule.symbols == "*" else ", ".join(rule.symbols)
         self.severity.value = rule.severity
@@ -91,12 +93,11 @@ class RuleEditor(pn.viewable.Viewer):
             body += f'<pre style="margin:4px 0">{html.escape(pre)}</pre>'
         self.message.object = body + "</div>"
 
-    def _check(self, show_ok: bool = False) -> bool:
-        text = (
-            self.condition.value_input
-            if self.condition.value_input is not None
-            else self.condition.value
-        )
+    def _text(self) -> str:
+        return str(self.condition.value_input or self.condition.value or "")
+
+    def _check_condition(self, show_ok: bool = False, text: str | None = None) -> bool:
+        text = self._text() if text is None else text
         if not text or not text.strip():
             self.message.object = ""
             return False
@@ -114,8 +115,8 @@ class RuleEditor(pn.viewable.Viewer):
     def _rule(self) -> Rule | None:
         current = self._rules.get(self.pick.value)
         fields: dict[str, Any] = {
-            "name": self.name.value,
-            "condition": self.condition.value_input or self.condition.value,
+            "name": self.rule_name.value,
+            "condition": self._text(),
             "symbols": self.symbols.value.strip() or "*",
             "severity": self.severity.value,
             "for": self.for_.value or "0s",
@@ -138,7 +139,7 @@ class RuleEditor(pn.viewable.Viewer):
             return None
 
     async def _save(self, _: Any) -> None:
-        if not self._check():
+        if not self._check_condition():
             if not self.message.object:
                 self._show("error", "write a condition first")
             return
@@ -153,7 +154,7 @@ class RuleEditor(pn.viewable.Viewer):
         self.pick.value = f"{rule.name} ({rule.id})"
 
     async def _backtest(self, _: Any) -> None:
-        if not self._check():
+        if not self._check_condition():
             return
         rule = self._rule()
         if rule is None:

@@ -60,9 +60,9 @@ class AlertsFeed(pn.viewable.Viewer):
             name="Silence 1h", button_type="warning", css_classes=["alert-silence"]
         )
         self.status = pn.pane.Markdown("", css_classes=["alert-status"])
-        self.ack.on_click(lambda _: self._act("acknowledge"))
-        self.resolve.on_click(lambda _: self._act("resolve"))
-        self.silence.on_click(lambda _: self._act("silence"))
+        self.ack.on_click(self._acknowledge)
+        self.resolve.on_click(self._resolve)
+        self.silence.on_click(self._silence)
 
     def __panel__(self) -> pn.viewable.Viewable:
         return pn.Column(
@@ -88,6 +88,15 @@ class AlertsFeed(pn.viewable.Viewer):
         if not sel or frame is None or sel[0] >= len(frame):
             return None
         return str(frame.iloc[sel[0]]["id"])
+
+    async def _acknowledge(self, _: Any) -> None:
+        await self._act("acknowledge")
+
+    async def _resolve(self, _: Any) -> None:
+        await self._act("resolve")
+
+    async def _silence(self, _: Any) -> None:
+        await self._act("silence")
 
     async def _act(self, action: str) -> None:
         alert_id = self._selected_id()

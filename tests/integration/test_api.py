@@ -427,7 +427,7 @@ def test_schemathesis_finds_no_server_error(app: App, tmp_path) -> None:
 
 
 def test_mutations_ignore_an_unknown_token_header_scheme(app: App) -> None:
-    status, doc, headers = app.request(
+    status, _, headers = app.request(
         "POST", "/api/v1/rules", {"name": "x", "condition": "price > 1"}, token=None
     )
     assert status == 401 and headers.get("www-authenticate", "").startswith("Bearer")
