@@ -7,7 +7,7 @@ import json
 import time
 from pathlib import Path
 
-from bench import detectors, machine, nab, rules, spine
+from bench import detectors, machine, nab, rules, server, spine
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SUITES = {
@@ -15,6 +15,7 @@ SUITES = {
     "detectors": detectors.run,
     "nab": nab.run,
     "rules": rules.run,
+    "server": server.run,
 }
 
 
