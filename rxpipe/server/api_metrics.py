@@ -25,7 +25,7 @@ class _SymbolHandler(ApiHandler):
         return {"symbol": symbol, "timestamp": iso(ts), **doc}
 
     async def known(self, symbol: str, page: Page) -> None:
-        if page.data or self.latest(symbol) is not None:
+        if page.data or page.raw_count or self.latest(symbol) is not None:
             return
         if self.ctx.reads is None or not await self.ctx.reads.symbol_known(symbol):
             raise ApiError(404, f"no data for symbol {symbol!r}", field="symbol")
@@ -54,7 +54,8 @@ class MetricsHandler(_SymbolHandler):
         r = self.range()
         page = await self.reads().ticks(symbol, r) if self.ctx.reads else Page([], None)
         await self.known(symbol, page)
-        self.send(page.to_json(symbol=symbol, latest=self.latest(symbol)))
+        self.set_status(200)
+        self.finish(page.to_text(symbol=symbol, latest=self.latest(symbol)))
 
 
 class AggregatedHandler(_SymbolHandler):

@@ -136,6 +136,9 @@ class ApiHandler(tornado.web.RequestHandler):
                 raise ApiError(400, f"the body is not valid JSON: {exc}") from None
         if not isinstance(data, dict):
             raise ApiError(400, f"the body must be a JSON object, not {type(data).__name__}")
+        where = _nul_at(data)
+        if where is not None:  # PostgreSQL stores no NUL character in text or JSON
+            raise ApiError(422, f"{where or 'body'}: text may not contain NUL (\\u0000)", field=where)
         if defaults:
             data = {**defaults, **data}
         try:
@@ -162,6 +165,8 @@ class ApiHandler(tornado.web.RequestHandler):
 
     def query(self, name: str, default: str | None = None) -> str | None:
         value = self.get_query_argument(name, None)
+        if value is not None and ("\x00" in value or len(value) > 2000):
+            raise ApiError(400, f"{name}: not a value this API takes", field=name)
         return default if value is None or value == "" else value
 
     def choice(self, name: str, options: tuple[str, ...], default: str | None = None) -> str | None:
@@ -211,6 +216,30 @@ class ApiHandler(tornado.web.RequestHandler):
     async def blocking(self, fn: Callable[..., T], *args: Any) -> T:
         """Run a blocking call (a synchronous database write) off the loop."""
         return await IOLoop.current().run_in_executor(None, fn, *args)
+
+
+def _nul_at(value: Any, path: str = "") -> str | None:
+    """Where a NUL character hides in a JSON value (keys included), or None.
+
+    >>> _nul_at({"labels": {"a": "x\\x00"}}), _nul_at({"ok": [1, "two"]})
+    ('labels.a', None)
+    """
+    if isinstance(value, str):
+        return path if "\x00" in value else None
+    if isinstance(value, dict):
+        for k, v in value.items():
+            here = f"{path}.{k}" if path else str(k)
+            if "\x00" in str(k):
+                return here
+            found = _nul_at(v, here)
+            if found is not None:
+                return found
+    if isinstance(value, list):
+        for i, v in enumerate(value):
+            found = _nul_at(v, f"{path}[{i}]")
+            if found is not None:
+                return found
+    return None
 
 
 class NotFoundHandler(ApiHandler):

@@ -72,14 +72,23 @@ class Range:
 class Page:
     data: list[dict[str, Any]]
     next_cursor: str | None
+    raw: str | None = None  # the rows as JSON text already (built by the database)
+    raw_count: int = 0
 
     def to_json(self, **extra: Any) -> dict[str, Any]:
-        return {
-            **extra,
-            "data": self.data,
-            "count": len(self.data),
-            "next_cursor": self.next_cursor,
-        }
+        data = json.loads(self.raw) if self.raw is not None else self.data
+        return {**extra, "data": data, "count": len(data), "next_cursor": self.next_cursor}
+
+    def to_text(self, **extra: Any) -> str:
+        """The page as JSON text; rows the database serialised are spliced in, not re-encoded."""
+        if self.raw is None:
+            return json.dumps(self.to_json(**extra), default=str, allow_nan=False)
+        head = json.dumps(
+            {**extra, "count": self.raw_count, "next_cursor": self.next_cursor},
+            default=str,
+            allow_nan=False,
+        )
+        return f'{head[:-1]}, "data": {self.raw}}}'
 
 
 def _page(rows: list[dict[str, Any]], limit: int, key: list[Any] | None) -> Page:
@@ -106,29 +115,43 @@ class Reads:
         return bool(rows)
 
     async def ticks(self, symbol: str, r: Range) -> Page:
+        """A symbol's ticks, newest first. The hot read of the API: PostgreSQL builds the JSON
+        of the rows (in C), and the handler splices it into its answer."""
         key = decode_cursor(r.cursor, (int, int)) or [FAR_FUTURE, 0]
         rows = await self._rows(
-            "SELECT t.ts, t.seq, t.price, t.volume, t.side, src.name FROM ticks t "
-            "JOIN sources src ON src.id = t.source_id "
-            "WHERE t.symbol_id = (SELECT id FROM symbols WHERE name = %s) "
-            "AND t.ts >= %s AND t.ts < %s AND (t.ts, t.seq) < (%s, %s) "
-            "ORDER BY t.ts DESC, t.seq DESC LIMIT %s",
-            (symbol, _ts(r.start), _ts(r.end), _ts(key[0]), key[1], r.limit + 1),
+            "WITH page AS ("
+            " SELECT t.ts, t.seq, t.price, t.volume, t.side, t.source_id, "
+            " row_number() OVER (ORDER BY t.ts DESC, t.seq DESC) AS rn FROM ticks t "
+            " WHERE t.symbol_id = (SELECT id FROM symbols WHERE name = %s) "
+            " AND t.ts >= %s AND t.ts < %s AND (t.ts, t.seq) < (%s, %s) "
+            " ORDER BY t.ts DESC, t.seq DESC LIMIT %s) "
+            "SELECT coalesce(json_agg(json_build_object('symbol', %s::text, 'price', p.price, "
+            "'volume', p.volume, 'timestamp', "
+            "to_char(p.ts AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), "
+            "'source', src.name, 'side', p.side, 'seq', p.seq) ORDER BY p.rn) "
+            "FILTER (WHERE p.rn <= %s), '[]')::text, "
+            "count(*) FILTER (WHERE p.rn <= %s), count(*), "
+            "max((extract(epoch FROM p.ts) * 1000000)::bigint) FILTER (WHERE p.rn = %s), "
+            "max(p.seq) FILTER (WHERE p.rn = %s) "
+            "FROM page p JOIN sources src ON src.id = p.source_id",
+            (
+                symbol,
+                _ts(r.start),
+                _ts(r.end),
+                _ts(key[0]),
+                key[1],
+                r.limit + 1,
+                symbol,
+                r.limit,
+                r.limit,
+                r.limit,
+                r.limit,
+            ),
         )
-        data = [
-            {
-                "symbol": symbol,
-                "price": price,
-                "volume": volume,
-                "timestamp": iso(_ns(ts)),
-                "source": source,
-                "side": side,
-                "seq": seq,
-            }
-            for ts, seq, price, volume, side, source in rows
-        ]
-        last = rows[min(len(rows), r.limit) - 1] if rows else None
-        return _page(data, r.limit, [_ns(last[0]), last[1]] if last else None)
+        raw, shown, found, last_us, last_seq = rows[0]
+        more = found > r.limit and last_us is not None
+        cursor = encode_cursor([int(last_us) * 1000, int(last_seq)]) if more else None
+        return Page([], cursor, raw=raw, raw_count=int(shown))
 
     async def aggregated(self, symbol: str, interval_s: int, kind: str, r: Range) -> Page:
         """The seed's Aggregation rows from the stored rollups of ``interval_s``."""
