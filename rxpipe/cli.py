@@ -240,7 +240,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     token = configured.get_secret_value() if configured else secrets.token_urlsafe(24)
     rt = Runtime(settings)
     rt.open_storage()
-    rt.build(rt.source_from_settings(), notify=True)
+    rt.build(rt.source_from_settings(), notify=True, live=True)
     rt.start()
 
     async def serve() -> None:

@@ -149,14 +149,17 @@ class Runtime:
         extra_sinks: list[Sink] | None = None,
         source_name: str = "",
         notify: bool = False,
+        live: bool = False,
     ) -> Pipeline:
         """Wire the pipeline; ``notify`` sends notifications for its alerts (live runs only:
-        a replay or a backfill of history records alerts without notifying anyone)."""
+        a replay or a backfill of history records alerts without notifying anyone); ``live``
+        feeds a hub for the dashboard and the WebSocket (``rxpipe run``)."""
         sinks: list[Any] = list(extra_sinks or [])
         if self.tick_sink is not None:
             sinks.append(self.tick_sink)
-        self.hub = LiveHub(self.symbols, self.sources)
-        self._preload_bars()
+        if live:
+            self.hub = LiveHub(self.symbols, self.sources)
+            self._preload_bars()
         operators = []
         d = self.settings.detectors
         if d.enabled:
@@ -180,11 +183,13 @@ class Runtime:
                 )
                 with db.connect() as conn:
                     self.alert_sink.reload(conn)
-                self.alert_sink.listeners.append(self.hub.on_alert)
+                if self.hub is not None:
+                    self.alert_sink.listeners.append(self.hub.on_alert)
                 sinks.append(self.alert_sink)
                 if notify:
                     self._start_notifications(db)
-        sinks.append(self.hub)  # last: what it shows has been handed to storage already
+        if self.hub is not None:
+            sinks.append(self.hub)  # last: what it shows has been handed to storage already
         self.pipeline = Pipeline(
             source,
             sinks=sinks,

@@ -1,8 +1,8 @@
--- What the REST API reads and writes: a per-symbol time index on ticks (the latest ticks of a
--- symbol, time ranges, cursor pages), alerts by recency, the notification log by alert, and
--- the seed's per-rule notification settings.
+-- What the REST API reads and writes: alerts by recency, the notification log by alert, and
+-- the seed's per-rule notification settings. (Ticks keep their BRIN index only: a btree on
+-- (symbol_id, ts) cut the ingest rate by two thirds; the API reads the latest ticks from
+-- memory and older ones by time windows.)
 
-CREATE INDEX IF NOT EXISTS ticks_symbol_ts ON ticks (symbol_id, ts);
 CREATE INDEX IF NOT EXISTS alerts_updated ON alerts (updated_at, fingerprint);
 CREATE INDEX IF NOT EXISTS notification_log_outbox ON notification_log (outbox_id);
 

@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from rxpipe.kernels import ring as ring_k
 from rxpipe.live.bars import Bars
 from rxpipe.model import SymbolTable, TickBatch
 from rxpipe.operators.state import SymbolState
@@ -67,12 +68,22 @@ class LiveHub:
         strip_capacity: int = 2400,
         max_updates: int = 1000,
         history: int = 500,
+        recent_ticks: int = 1000,
     ) -> None:
         self.symbols = symbols
         self.sources = sources
         self.max_updates = max_updates
         self.bars = Bars(bar_interval_s, bar_capacity)
         self._lock = threading.Lock()
+        self._recent = SymbolState(
+            ts=(0, (recent_ticks,), np.int64),
+            price=(np.nan, (recent_ticks,)),
+            volume=(np.nan, (recent_ticks,)),
+            side=(0, (recent_ticks,), np.int8),
+            seq=(0, (recent_ticks,), np.int64),
+            source=(0, (recent_ticks,), np.int16),
+            head=(0, (), np.int64),
+        )
         self._strip = SymbolState(
             ts=(0, (strip_capacity,), np.int64),
             values=(np.nan, (strip_capacity, len(STRIP_FIELDS))),
@@ -115,6 +126,7 @@ class LiveHub:
         rollups = batch.rollups.events(self.symbols) if batch is not None else []
         with self._lock:
             self.bars.update(ticks)
+            self._remember(ticks)
             self._sample(ticks, last, sampled)
             self._queue_ticks(ticks)
             for a, price in zip(anomalies[:200], at_price.tolist(), strict=False):
@@ -163,6 +175,26 @@ class LiveHub:
             doc.update(zip(STRIP_FIELDS, values[k].tolist(), strict=True))
             self._latest[s] = doc
             self._signals[s] = doc
+
+    def _remember(self, ticks: TickBatch) -> None:
+        r = self._recent
+        r.ensure(int(ticks.symbol.max()) + 1)
+        ring_k.append(
+            ticks.symbol,
+            ticks.ts,
+            ticks.price,
+            ticks.volume,
+            ticks.side,
+            ticks.seq,
+            ticks.source,
+            r["ts"],
+            r["price"],
+            r["volume"],
+            r["side"],
+            r["seq"],
+            r["source"],
+            r["head"],
+        )
 
     def _queue_ticks(self, ticks: TickBatch) -> None:
         self._ticks.append(ticks)
@@ -216,6 +248,41 @@ class LiveHub:
         """The last tick and signals of every symbol seen."""
         with self._lock:
             return {self.symbols.name(s): dict(d) for s, d in self._latest.items()}
+
+    def recent_ticks(
+        self, symbol: str, before: tuple[int, int] | None = None, limit: int = 100
+    ) -> tuple[TickBatch, bool]:
+        """A symbol's newest ticks (older than ``before`` = (ts, seq) if given), newest first,
+        and whether the ring reaches back far enough to answer (else: ask the database)."""
+        sid = self.symbols.id(symbol)
+        r = self._recent
+        with self._lock:
+            if sid is None or sid >= r.n_symbols:
+                return TickBatch.empty(), False
+            head, cap = int(r["head"][sid]), r["ts"].shape[1]
+            n = min(head, cap)
+            order = (np.arange(head - 1, head - 1 - n, -1) % cap) if n else np.empty(0, np.int64)
+            cols = {
+                k: r[k][sid, order].copy()
+                for k in ("ts", "price", "volume", "side", "seq", "source")
+            }
+        if before is not None:
+            keep = (cols["ts"] < before[0]) | (
+                (cols["ts"] == before[0]) & (cols["seq"] < before[1])
+            )
+            cols = {k: v[keep] for k, v in cols.items()}
+        complete = len(cols["ts"]) > limit  # older ticks may be in the database only
+        cols = {k: v[: limit + 1] for k, v in cols.items()}
+        batch = TickBatch(
+            symbol=np.full(len(cols["ts"]), sid, np.int32),
+            ts=cols["ts"],
+            price=cols["price"],
+            volume=cols["volume"],
+            side=cols["side"],
+            seq=cols["seq"],
+            source=cols["source"],
+        )
+        return batch, complete
 
     def bar_series(self, symbol: str) -> dict[str, np.ndarray]:
         """One-minute OHLCV bars of a symbol, oldest first, the open one last."""

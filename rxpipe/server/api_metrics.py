@@ -9,8 +9,8 @@ from rxpipe.errors import InputError
 from rxpipe.operators.detectors import DetectorConfig
 from rxpipe.server.base import ApiError, ApiHandler
 from rxpipe.signals import ANOMALY_TYPES, METHODS, SEVERITIES, window_label
-from rxpipe.storage.reads import Page
-from rxpipe.timestamps import iso
+from rxpipe.storage.reads import FAR_FUTURE, FAR_PAST, Page, Range, decode_cursor, encode_cursor
+from rxpipe.timestamps import iso, iso_many
 
 INTERVALS = tuple(int(s) for s in DetectorConfig().rollup_intervals_s)
 
@@ -52,10 +52,47 @@ class MetricsHandler(_SymbolHandler):
     async def get(self, symbol: str) -> None:
         symbol = self.symbol(symbol)
         r = self.range()
-        page = await self.reads().ticks(symbol, r) if self.ctx.reads else Page([], None)
+        page = self.from_memory(symbol, r)
+        if page is None:
+            page = await self.reads().ticks(symbol, r) if self.ctx.reads else Page([], None)
         await self.known(symbol, page)
         self.set_status(200)
         self.finish(page.to_text(symbol=symbol, latest=self.latest(symbol)))
+
+    def from_memory(self, symbol: str, r: Range) -> Page | None:
+        """The newest ticks from the live hub's ring, when the page needs nothing older."""
+        hub = self.ctx.runtime.hub
+        if hub is None or r.start != FAR_PAST or r.end != FAR_FUTURE:
+            return None
+        key = decode_cursor(r.cursor, (int, int))
+        batch, enough = hub.recent_ticks(symbol, (key[0], key[1]) if key else None, r.limit)
+        if not enough:
+            return None
+        shown = batch.take(slice(0, r.limit))
+        stamps = iso_many(shown.ts).tolist()
+        src = hub.sources
+        rows = [
+            {
+                "symbol": symbol,
+                "price": p,
+                "volume": v,
+                "timestamp": t,
+                "source": src.name(s) if s < len(src) else str(s),
+                "side": sd,
+                "seq": q,
+            }
+            for p, v, t, s, sd, q in zip(
+                shown.price.tolist(),
+                shown.volume.tolist(),
+                stamps,
+                shown.source.tolist(),
+                shown.side.tolist(),
+                shown.seq.tolist(),
+                strict=True,
+            )
+        ]
+        cursor = encode_cursor([int(shown.ts[-1]), int(shown.seq[-1])])  # enough: more exist
+        return Page(rows, cursor)
 
 
 class AggregatedHandler(_SymbolHandler):

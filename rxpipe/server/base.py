@@ -138,7 +138,9 @@ class ApiHandler(tornado.web.RequestHandler):
             raise ApiError(400, f"the body must be a JSON object, not {type(data).__name__}")
         where = _nul_at(data)
         if where is not None:  # PostgreSQL stores no NUL character in text or JSON
-            raise ApiError(422, f"{where or 'body'}: text may not contain NUL (\\u0000)", field=where)
+            raise ApiError(
+                422, f"{where or 'body'}: text may not contain NUL (\\u0000)", field=where
+            )
         if defaults:
             data = {**defaults, **data}
         try:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -115,9 +116,28 @@ class Reads:
         return bool(rows)
 
     async def ticks(self, symbol: str, r: Range) -> Page:
-        """A symbol's ticks, newest first. The hot read of the API: PostgreSQL builds the JSON
-        of the rows (in C), and the handler splices it into its answer."""
+        """A symbol's ticks, newest first; PostgreSQL builds the JSON of the rows (in C) and
+        the handler splices it into its answer.
+
+        Ticks are indexed by time only (BRIN: the cheapest index for appends, so storage keeps
+        its ingest rate), so a page without a lower bound looks back in growing windows (a
+        minute, ten, an hour, a day, then everything) until it has its rows."""
         key = decode_cursor(r.cursor, (int, int)) or [FAR_FUTURE, 0]
+        upper = min(r.end, key[0], time.time_ns() + 3600 * 1_000_000_000)
+        for back_s in (60, 600, 3600, 86400, None):
+            start = r.start if back_s is None else max(r.start, upper - back_s * 1_000_000_000)
+            raw, shown, found, last_us, last_seq = await self._tick_page(
+                symbol, start, r.end, key, r.limit
+            )
+            if found > r.limit or start == r.start:
+                break
+        more = found > r.limit and last_us is not None and last_seq is not None
+        cursor = encode_cursor([int(last_us or 0) * 1000, int(last_seq or 0)]) if more else None
+        return Page([], cursor, raw=raw, raw_count=int(shown))
+
+    async def _tick_page(
+        self, symbol: str, start: int, end: int, key: list[Any], limit: int
+    ) -> tuple[str, int, int, int | None, int | None]:
         rows = await self._rows(
             "WITH page AS ("
             " SELECT t.ts, t.seq, t.price, t.volume, t.side, t.source_id, "
@@ -136,22 +156,20 @@ class Reads:
             "FROM page p JOIN sources src ON src.id = p.source_id",
             (
                 symbol,
-                _ts(r.start),
-                _ts(r.end),
+                _ts(start),
+                _ts(end),
                 _ts(key[0]),
                 key[1],
-                r.limit + 1,
+                limit + 1,
                 symbol,
-                r.limit,
-                r.limit,
-                r.limit,
-                r.limit,
+                limit,
+                limit,
+                limit,
+                limit,
             ),
         )
         raw, shown, found, last_us, last_seq = rows[0]
-        more = found > r.limit and last_us is not None
-        cursor = encode_cursor([int(last_us) * 1000, int(last_seq)]) if more else None
-        return Page([], cursor, raw=raw, raw_count=int(shown))
+        return raw, int(shown), int(found), last_us, last_seq
 
     async def aggregated(self, symbol: str, interval_s: int, kind: str, r: Range) -> Page:
         """The seed's Aggregation rows from the stored rollups of ``interval_s``."""

@@ -37,6 +37,20 @@ def test_metrics_latest_values_and_cursor_pages(app: App) -> None:
     assert not {(d["timestamp"], d["seq"]) for d in first} & {
         (d["timestamp"], d["seq"]) for d in second
     }
+    # pages past the newest thousand (kept in memory) continue from the database seamlessly
+    seen: list[tuple[str, int]] = []
+    cursor = ""
+    for _ in range(8):
+        page = app.get(f"/api/v1/metrics/BTCUSDT?limit=400{cursor}")
+        seen += [(d["timestamp"], d["seq"]) for d in page["data"]]
+        if page["next_cursor"] is None:
+            break
+        assert page["count"] == 400
+        cursor = f"&cursor={page['next_cursor']}"
+    assert (
+        len(seen) > 1440
+    )  # every backfilled tick (1,440 a symbol) and the live ones: memory, then the database
+    assert seen == sorted(seen, reverse=True) and len(set(seen)) == len(seen)
     # a time range: ticks of the backfill, more than an hour old
     old = app.get("/api/v1/metrics/ETHUSDT?to=1h&limit=3")["data"]
     assert len(old) == 3 and all(d["symbol"] == "ETHUSDT" for d in old)
