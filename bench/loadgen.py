@@ -93,10 +93,13 @@ async def _ws_client(
     from tornado.websocket import websocket_connect
 
     ws = await websocket_connect(url, max_message_size=64 * 1024 * 1024)
+    await start.wait()  # everyone connected: subscribe together, measure after a settling second
     await ws.write_message(
         json.dumps({"action": "subscribe", "channels": ["ticks"], "symbols": ["*"]})
     )
-    await start.wait()
+    settle = time.monotonic() + 1.0
+    while time.monotonic() < settle:
+        await asyncio.wait_for(ws.read_message(), timeout=5)
     messages, ticks, gaps, lags = 0, 0, 0, []
     last_seq = None
     deadline = time.monotonic() + seconds
@@ -152,6 +155,9 @@ async def ws_load(url: str, clients: int, seconds: float) -> dict[str, Any]:
         "ticks_per_s_per_client_median": round(
             float(np.median([s["ticks"] for s in stats]) / seconds), 1
         )
+        if stats
+        else 0,
+        "ticks_per_s_per_client_min": round(float(min(s["ticks"] for s in stats)) / seconds, 1)
         if stats
         else 0,
         "clients_with_gaps": sum(1 for s in stats if s["gaps"]),

@@ -148,3 +148,62 @@ def test_acknowledging_an_alert_from_the_feed(page: Any, app: App) -> None:
     wait_until(page, lambda: "acknowledge: done" in text(page, ".alert-status"))
     assert app.get(f"/api/v1/alerts/{doc['id']}")["acknowledged"] is True
     assert not page.errors, page.errors
+
+
+def test_panel_serve_on_its_own_against_the_same_data_directory(browser: Any, app: App) -> None:
+    """``panel serve panel_app/app.py`` beside a running ``rxpipe run``: the same embedded
+    database, polled; candles from the stored rollups and live points from the stored ticks."""
+    import subprocess
+    import sys
+
+    from ..apps import free_port
+
+    port = free_port()
+    panel = Path(sys.executable).parent / "panel"
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "RXPIPE_DATA_DIR": str(app.data_dir), "RXPIPE_LOG_LEVEL": "WARNING"}
+    log = open(app.data_dir.parent / "panel-serve.log", "w")  # noqa: SIM115 - closed below
+    proc = subprocess.Popen(
+        [
+            str(panel),
+            "serve",
+            str(root / "panel_app" / "app.py"),
+            "--port",
+            str(port),
+            "--address",
+            "127.0.0.1",
+            "--allow-websocket-origin",
+            f"127.0.0.1:{port}",
+        ],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        cwd=root,
+    )
+    context = browser.new_context(viewport={"width": 1600, "height": 1150})
+    try:
+        pg = context.new_page()
+        errors: list[str] = []
+        pg.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        pg.on("pageerror", lambda e: errors.append(str(e)))
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                pg.goto(f"http://127.0.0.1:{port}/app", timeout=10_000)
+                break
+            except Exception:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise
+                time.sleep(1)
+        pg.wait_for_function("() => window.Bokeh && Bokeh.documents.length > 0", timeout=60_000)
+        wait_until(pg, lambda: points(pg, "candles") > 0, timeout=60)
+        first = points(pg, "signals")
+        wait_until(pg, lambda: points(pg, "signals") > first, timeout=30)  # the running app's ticks
+        assert not errors, errors
+    finally:
+        context.close()
+        proc.terminate()
+        proc.wait(timeout=20)
+        log.close()
+    # the shared embedded server is still there for the running app
+    assert app.health()["storage"]["status"] == "ok"
