@@ -37,14 +37,14 @@ class Dashboard(pn.viewable.Viewer):
         self.store = store
         sel = self.selection
         self.symbol = pn.widgets.Select(
-            name="Symbol",
+            label="Symbol",
             options=list(store.symbols),
             value=sel.symbol,
             css_classes=["symbol-picker"],
             width=180,
         )
         self.interval = pn.widgets.RadioButtonGroup(
-            name="Candles",
+            label="Candles",
             options=list(INTERVALS),
             value=sel.interval,
             css_classes=["interval-picker"],

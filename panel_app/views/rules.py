@@ -21,33 +21,39 @@ class RuleEditor(pn.viewable.Viewer):
         super().__init__(**params)
         self.store = store
         self._rules: dict[str, Rule] = {}
-        self.pick = pn.widgets.Select(name="Rule", options=[NEW], css_classes=["rule-pick"])
+        self.pick = pn.widgets.Select(label="Rule", options=[NEW], css_classes=["rule-pick"])
         self.rule_name = pn.widgets.TextInput(
-            name="Name", placeholder="BTC fast drop", css_classes=["rule-name"]
+            label="Name", placeholder="BTC fast drop", css_classes=["rule-name"]
         )
         self.condition = pn.widgets.TextAreaInput(
-            name="Condition",
+            label="Condition",
             placeholder="change_pct(price, 5m) < -2 and abs(z_ret) > 4",
             height=80,
             css_classes=["rule-condition"],
         )
         self.symbols = pn.widgets.TextInput(
-            name="Symbols (comma-separated, or *)", value="*", css_classes=["rule-symbols"]
+            label="Symbols (comma-separated, or *)", value="*", css_classes=["rule-symbols"]
         )
         self.severity = pn.widgets.Select(
-            name="Severity", options=list(SEVERITIES), value="medium", css_classes=["rule-severity"]
+            label="Severity",
+            options=list(SEVERITIES),
+            value="medium",
+            css_classes=["rule-severity"],
         )
-        self.for_ = pn.widgets.TextInput(name="For", value="0s", css_classes=["rule-for"])
-        self.enabled = pn.widgets.Checkbox(name="Enabled", value=True, css_classes=["rule-enabled"])
-        self.validate_btn = pn.widgets.Button(name="Validate", css_classes=["rule-validate"])
-        self.backtest_btn = pn.widgets.Button(name="Backtest 24h", css_classes=["rule-backtest"])
+        self.for_ = pn.widgets.TextInput(label="For", value="0s", css_classes=["rule-for"])
+        self.enabled = pn.widgets.Checkbox(
+            label="Enabled", value=True, css_classes=["rule-enabled"]
+        )
+        self.validate_btn = pn.widgets.Button(label="Validate", css_classes=["rule-validate"])
+        self.backtest_btn = pn.widgets.Button(label="Backtest 24h", css_classes=["rule-backtest"])
         self.save_btn = pn.widgets.Button(
-            name="Save", button_type="primary", css_classes=["rule-save"]
+            label="Save", button_type="primary", css_classes=["rule-save"]
         )
         self.message = pn.pane.HTML("", css_classes=["rule-message"], sizing_mode="stretch_width")
         self.pick.param.watch(self._load, "value")
+        # both may change in one browser event: param then passes one event per parameter
         self.condition.param.watch(
-            lambda e: self._check_condition(text=e.new), ["value", "value_input"]
+            lambda *events: self._check_condition(text=events[-1].new), ["value", "value_input"]
         )
         self.validate_btn.on_click(lambda _: self._check_condition(show_ok=True))
         self.backtest_btn.on_click(self._backtest)

@@ -51,13 +51,13 @@ class AlertsFeed(pn.viewable.Viewer):
             css_classes=["alerts-feed"],
         )
         self.ack = pn.widgets.Button(
-            name="Acknowledge", button_type="primary", css_classes=["alert-ack"]
+            label="Acknowledge", button_type="primary", css_classes=["alert-ack"]
         )
         self.resolve = pn.widgets.Button(
-            name="Resolve", button_type="success", css_classes=["alert-resolve"]
+            label="Resolve", button_type="success", css_classes=["alert-resolve"]
         )
         self.silence = pn.widgets.Button(
-            name="Silence 1h", button_type="warning", css_classes=["alert-silence"]
+            label="Silence 1h", button_type="warning", css_classes=["alert-silence"]
         )
         self.status = pn.pane.Markdown("", css_classes=["alert-status"])
         self.ack.on_click(self._acknowledge)
