@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from rxpipe.kernels.rollup import COLUMNS as ROLLUP_COLUMNS
 from rxpipe.model import SymbolTable, TickBatch
 from rxpipe.timestamps import iso
 
@@ -208,26 +209,8 @@ class Rollup:
         }
 
 
-_ROLLUP_FIELDS = (
-    "count",
-    "sum",
-    "min",
-    "max",
-    "mean",
-    "open",
-    "close",
-    "vwap",
-    "median",
-    "std",
-    "cv",
-    "p95",
-    "p99",
-    "range",
-    "volume",
-    "volume_min",
-    "volume_max",
-    "volume_range",
-)
+# The rollup kernel's columns after symbol and start: count, sum, min, max, mean, open, ...
+ROLLUP_FIELDS: tuple[str, ...] = ROLLUP_COLUMNS[2:]
 
 
 @dataclass(frozen=True, slots=True)
@@ -259,7 +242,7 @@ class RollupBatch:
                 int(self.interval[i]) / 1e9,
                 int(c["start"][i]),
                 int(c["count"][i]),
-                *(float(c[f][i]) for f in _ROLLUP_FIELDS[1:]),
+                *(float(c[f][i]) for f in ROLLUP_FIELDS[1:]),
             )
             for i in range(len(self))
         ]

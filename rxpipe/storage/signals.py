@@ -17,6 +17,7 @@ from rxpipe.model import SymbolTable
 from rxpipe.signals import (
     ANOMALY_TYPES,
     METHODS,
+    ROLLUP_FIELDS,
     SEVERITIES,
     AnomalyBatch,
     RollupBatch,
@@ -27,26 +28,7 @@ from rxpipe.storage.ticks import IdMap
 
 log = logging.getLogger(__name__)
 
-_ROLLUP_COLS = (
-    "count",
-    "sum",
-    "min",
-    "max",
-    "mean",
-    "open",
-    "close",
-    "vwap",
-    "median",
-    "std",
-    "cv",
-    "p95",
-    "p99",
-    "range",
-    "volume",
-    "volume_min",
-    "volume_max",
-    "volume_range",
-)
+_ROLLUP_COLS = ROLLUP_FIELDS
 _ROLLUP_SQL = (
     "count",
     "sum",
