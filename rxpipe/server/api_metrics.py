@@ -9,7 +9,7 @@ from rxpipe.errors import InputError
 from rxpipe.operators.detectors import DetectorConfig
 from rxpipe.server.base import ApiError, ApiHandler
 from rxpipe.signals import ANOMALY_TYPES, METHODS, SEVERITIES, window_label
-from rxpipe.storage.reads import FAR_FUTURE, FAR_PAST, Page, Range, decode_cursor, encode_cursor
+from rxpipe.storage.paging import FAR_FUTURE, FAR_PAST, Page, Range, decode_cursor, encode_cursor
 from rxpipe.timestamps import iso, iso_many
 
 INTERVALS = tuple(int(s) for s in DetectorConfig().rollup_intervals_s)

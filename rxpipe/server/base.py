@@ -18,7 +18,8 @@ from tornado.ioloop import IOLoop
 from rxpipe.errors import InputError, RxpipeError, StorageError
 from rxpipe.runtime import Runtime
 from rxpipe.server.auth import ClientLimits, token_ok
-from rxpipe.storage.reads import FAR_FUTURE, FAR_PAST, Range, Reads
+from rxpipe.storage.paging import FAR_FUTURE, FAR_PAST, Range
+from rxpipe.storage.reads import Reads
 from rxpipe.timestamps import parse_time
 
 M = TypeVar("M", bound=BaseModel)
