@@ -47,7 +47,7 @@ class RuleEditor(pn.viewable.Viewer):
         self.validate_btn = pn.widgets.Button(label="Validate", css_classes=["rule-validate"])
         self.backtest_btn = pn.widgets.Button(label="Backtest 24h", css_classes=["rule-backtest"])
         self.save_btn = pn.widgets.Button(
-            label="Save", button_type="primary", css_classes=["rule-save"]
+            label="Save", color="primary", css_classes=["rule-save"]
         )
         self.message = pn.pane.HTML("", css_classes=["rule-message"], sizing_mode="stretch_width")
         self.pick.param.watch(self._load, "value")

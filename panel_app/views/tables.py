@@ -51,13 +51,13 @@ class AlertsFeed(pn.viewable.Viewer):
             css_classes=["alerts-feed"],
         )
         self.ack = pn.widgets.Button(
-            label="Acknowledge", button_type="primary", css_classes=["alert-ack"]
+            label="Acknowledge", color="primary", css_classes=["alert-ack"]
         )
         self.resolve = pn.widgets.Button(
-            label="Resolve", button_type="success", css_classes=["alert-resolve"]
+            label="Resolve", color="success", css_classes=["alert-resolve"]
         )
         self.silence = pn.widgets.Button(
-            label="Silence 1h", button_type="warning", css_classes=["alert-silence"]
+            label="Silence 1h", color="warning", css_classes=["alert-silence"]
         )
         self.status = pn.pane.Markdown("", css_classes=["alert-status"])
         self.ack.on_click(self._acknowledge)
