@@ -46,9 +46,7 @@ class RuleEditor(pn.viewable.Viewer):
         )
         self.validate_btn = pn.widgets.Button(label="Validate", css_classes=["rule-validate"])
         self.backtest_btn = pn.widgets.Button(label="Backtest 24h", css_classes=["rule-backtest"])
-        self.save_btn = pn.widgets.Button(
-            label="Save", color="primary", css_classes=["rule-save"]
-        )
+        self.save_btn = pn.widgets.Button(label="Save", color="primary", css_classes=["rule-save"])
         self.message = pn.pane.HTML("", css_classes=["rule-message"], sizing_mode="stretch_width")
         self.pick.param.watch(self._load, "value")
         # both may change in one browser event: param then passes one event per parameter
