@@ -4,7 +4,11 @@ std, coefficient of variation, p95, p99, price range and volume statistics.
 A bucket's row is written when the symbol's first tick of a later bucket arrives (or on
 ``flush``). Prices of the open bucket are kept, so median and percentiles are exact; each
 bucket is sorted once when it closes. When a symbol's bucket outgrows the buffer the kernel
-stops and says where, and the caller grows the buffer and calls again.
+stops and says where, and the caller grows the buffer and calls again, up to ``max_exact``
+prices. Past that, memory stays bounded: the buffer is sorted and every other price kept (each
+now standing for two), and from then on one tick in two is stored (then one in four, ...): a
+deterministic sample, the same whatever the batching, whose quantiles are within a fraction of a
+per cent in rank of the exact ones. Count, sum, min, max, mean, std and VWAP stay exact.
 """
 
 from __future__ import annotations
@@ -37,7 +41,22 @@ COLUMNS = (
     "volume_max",
     "volume_range",
 )
-_ACC = ("count", "sum", "min", "max", "open", "close", "pv", "v", "vmin", "vmax", "mean", "m2")
+_ACC = (
+    "count",
+    "sum",
+    "min",
+    "max",
+    "open",
+    "close",
+    "pv",
+    "v",
+    "vmin",
+    "vmax",
+    "mean",
+    "m2",
+    "stored",  # prices kept for the quantiles
+    "level",  # one tick in 2**level is kept
+)
 ACC = {name: k for k, name in enumerate(_ACC)}
 
 
@@ -60,7 +79,8 @@ def _quantile_sorted(a, n, q):
 @njit(cache=True)
 def _emit(s, start, acc, prices, out, k):
     n = int(acc[0])
-    a = np.sort(prices[:n])
+    m = int(acc[12])
+    a = np.sort(prices[:m])
     mean = acc[10]
     std = math.sqrt(acc[11] / (n - 1)) if n > 1 else 0.0
     row = out[k]
@@ -74,11 +94,11 @@ def _emit(s, start, acc, prices, out, k):
     row[7] = acc[4]
     row[8] = acc[5]
     row[9] = acc[6] / acc[7] if acc[7] > 0.0 else mean
-    row[10] = _quantile_sorted(a, n, 0.5)
+    row[10] = _quantile_sorted(a, m, 0.5)
     row[11] = std
     row[12] = std / mean if mean != 0.0 else np.nan
-    row[13] = _quantile_sorted(a, n, 0.95)
-    row[14] = _quantile_sorted(a, n, 0.99)
+    row[13] = _quantile_sorted(a, m, 0.95)
+    row[14] = _quantile_sorted(a, m, 0.99)
     row[15] = acc[3] - acc[2]
     row[16] = acc[7]
     row[17] = acc[8]
@@ -87,10 +107,25 @@ def _emit(s, start, acc, prices, out, k):
 
 
 @njit(cache=True)
-def rollup(symbol, ts, price, volume, interval_ns, start_i, bucket, acc, prices, out, n_out):
+def _compact(prices, acc):
+    """Halve a full buffer: sort it, keep every other price, store one tick in twice as many."""
+    m = int(acc[12])
+    prices[:m].sort()
+    half = m // 2
+    for j in range(half):
+        prices[j] = prices[2 * j + 1]
+    acc[12] = half
+    acc[13] += 1.0
+
+
+@njit(cache=True)
+def rollup(
+    symbol, ts, price, volume, interval_ns, start_i, bucket, acc, prices, out, n_out, max_exact
+):
     """Process ticks from ``start_i``; rows go to ``out[n_out:]`` (float64, ``len(COLUMNS)`` wide).
 
-    Returns ``(next_i, n_out)``: ``next_i < len(ts)`` means a bucket needs a bigger ``prices``.
+    Returns ``(next_i, n_out)``: ``next_i < len(ts)`` means a bucket needs a bigger ``prices``
+    (only while ``prices`` holds fewer than ``max_exact``; past it, the bucket is sampled).
     """
     cap = prices.shape[1]
     for i in range(start_i, ts.shape[0]):
@@ -104,8 +139,10 @@ def rollup(symbol, ts, price, volume, interval_ns, start_i, bucket, acc, prices,
             acc[s, :] = 0.0
         a = acc[s]
         n = int(a[0])
-        if n >= cap:
-            return i, n_out
+        if a[12] >= cap:
+            if cap < max_exact:
+                return i, n_out
+            _compact(prices[s], a)
         p = price[i]
         v = volume[i]
         if n == 0:
@@ -126,7 +163,9 @@ def rollup(symbol, ts, price, volume, interval_ns, start_i, bucket, acc, prices,
         delta = p - a[10]
         a[10] += delta / (n + 1)
         a[11] += delta * (p - a[10])
-        prices[s, n] = p
+        if n % (1 << int(a[13])) == 0:
+            prices[s, int(a[12])] = p
+            a[12] += 1.0
     return ts.shape[0], n_out
 
 

@@ -11,6 +11,8 @@ from rxpipe.model import TickBatch
 from rxpipe.operators.state import SymbolState
 from rxpipe.signals import RollupBatch
 
+MAX_EXACT = 16_384  # prices a bucket keeps per symbol; past that its quantiles come from a sample
+
 
 class _Interval:
     def __init__(self, seconds: float) -> None:
@@ -45,10 +47,12 @@ class _Interval:
                 self.prices,
                 out,
                 n_out,
+                MAX_EXACT,
             )
             if i >= len(b):
                 break
-            grown = np.zeros((len(self.prices), self.prices.shape[1] * 2))  # a busy bucket
+            wider = min(self.prices.shape[1] * 2, MAX_EXACT)  # a busy bucket
+            grown = np.zeros((len(self.prices), wider))
             grown[:, : self.prices.shape[1]] = self.prices
             self.prices = grown
         return _rows(out[:n_out], self.ns)

@@ -4,11 +4,13 @@ import itertools
 
 import numpy as np
 import pandas as pd
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from rxpipe.kernels import horizon, moving, quantiles, rolling, rollup, trend, volatility
+from rxpipe.model import TickBatch
 
 SETTINGS = settings(max_examples=60, deadline=None)
 finite = st.floats(-1e3, 1e3, allow_nan=False, allow_infinity=False)
@@ -274,7 +276,8 @@ def test_rollups_match_pandas_groupby(steps, seed, cuts) -> None:
     price = np.round(rng.uniform(1, 100, n), 2)
     vol = np.round(rng.uniform(0, 5, n), 2)
     interval = 60
-    bucket, acc, prices = np.full(2, -1, np.int64), np.zeros((2, 12)), np.zeros((2, 4))
+    bucket, acc = np.full(2, -1, np.int64), np.zeros((2, len(rollup._ACC)))
+    prices = np.zeros((2, 4))
     out = np.empty((n + 2, len(rollup.COLUMNS)))
     n_out = 0
     for lo, hi in splits(n, cuts):
@@ -292,6 +295,7 @@ def test_rollups_match_pandas_groupby(steps, seed, cuts) -> None:
                 prices,
                 out,
                 n_out,
+                1 << 40,  # exact: the buffer grows as needed
             )
             if i >= hi - lo:
                 break
@@ -333,3 +337,32 @@ def test_rollups_match_pandas_groupby(steps, seed, cuts) -> None:
     vwap = vwap.where(g.v.sum() > 0, g.p.mean()).to_numpy()
     np.testing.assert_allclose(got["vwap"].to_numpy(), vwap, rtol=1e-9)
     np.testing.assert_allclose(got["range"], got["max"] - got["min"])
+
+
+@pytest.mark.parametrize("cuts", [[], [7_000, 55_000, 123_456]])
+def test_a_busy_bucket_stays_bounded_and_its_quantiles_close(cuts) -> None:
+    """A day of 100 ticks/s would keep 8.6 M prices a symbol: past ``max_exact`` the bucket is
+    sampled deterministically (the same whatever the batching) and its memory stays fixed."""
+    from rxpipe.operators.rollups import MAX_EXACT, Rollups
+
+    rng = np.random.default_rng(4)
+    n = 200_000
+    price = 100 + np.cumsum(rng.standard_t(3, n)) * 0.01
+    b = TickBatch.from_arrays(
+        symbol=np.zeros(n), ts=np.arange(n) * 10_000_000, price=price, volume=np.ones(n)
+    )
+    r = Rollups([86400])
+    for lo, hi in splits(n, cuts):
+        r.update(b.take(slice(lo, hi)))
+    assert r.intervals[0].prices.shape[1] == MAX_EXACT  # not 200,000
+    row = r.flush().columns
+    exact = np.sort(price)
+    assert row["count"][0] == n and row["max"][0] == exact[-1] and row["min"][0] == exact[0]
+    np.testing.assert_allclose(row["mean"][0], price.mean(), rtol=1e-12)
+    for col, q in (("median", 0.5), ("p95", 0.95), ("p99", 0.99)):
+        rank = np.searchsorted(exact, row[col][0]) / n
+        assert abs(rank - q) < 0.005, (col, rank)
+    # the same answer for one batch and for many
+    one = Rollups([86400])
+    one.update(b)
+    assert one.flush().columns["median"][0] == row["median"][0]
