@@ -38,7 +38,7 @@ def _rss_mb(pid: int) -> float:
 def run(minutes: float = 60.0, every_s: float = 30.0) -> dict[str, Any]:
     from playwright.sync_api import sync_playwright
 
-    data_dir = CACHE / "soak-db"
+    data_dir = CACHE / f"soak-db-{os.getpid()}"
     shutil.rmtree(data_dir, ignore_errors=True)
     data_dir.mkdir(parents=True)
     env = {**os.environ, "RXPIPE_LOG_LEVEL": "WARNING"}
