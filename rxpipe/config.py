@@ -141,6 +141,18 @@ class ServerSettings(_Section):
     ws_drop_after_s: float = Field(
         10.0, gt=0, description="a WebSocket client that lags this long is disconnected"
     )
+    allowed_origins: list[str] = Field(
+        default_factory=list,
+        description="more host:port origins the dashboard may be opened from (besides the bound "
+        "address, localhost and 127.0.0.1), e.g. when bound to 0.0.0.0",
+    )
+
+    @field_validator("allowed_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: Any) -> Any:
+        if isinstance(value, str):  # from the environment: comma-separated
+            return [s.strip() for s in value.split(",") if s.strip()]
+        return value
 
 
 class Settings(_Section):

@@ -115,15 +115,30 @@ async def serve(runtime: Runtime, token: str, *, dashboard: bool = True) -> Runn
         from panel_app.app import dashboard_factory
 
         apps["dashboard"] = dashboard_factory(runtime)
-    server = _panel_server(apps, routes(ctx, broadcaster), s.host, s.port, IOLoop.current())
+    if s.host in ("0.0.0.0", "::") and not s.allowed_origins:  # noqa: S104 - a check, not a bind
+        log.warning(
+            "bound to %s: the dashboard opens from localhost only until server.allowed_origins "
+            "(RXPIPE_SERVER_ALLOWED_ORIGINS) names the host:port browsers use",
+            s.host,
+        )
+    server = _panel_server(
+        apps, routes(ctx, broadcaster), s.host, s.port, IOLoop.current(), s.allowed_origins
+    )
     server.start()
     return Running(server, broadcaster, pool, ctx)
 
 
-def _panel_server(apps: dict[str, Any], extra: list[Route], host: str, port: int, loop: Any) -> Any:
+def _panel_server(
+    apps: dict[str, Any],
+    extra: list[Route],
+    host: str,
+    port: int,
+    loop: Any,
+    allowed: list[str],
+) -> Any:
     from panel.io.server import get_server
 
-    origins = [f"{h}:{port}" for h in {host, "localhost", "127.0.0.1"}]
+    origins = [f"{h}:{port}" for h in {host, "localhost", "127.0.0.1"}] + list(allowed)
     return get_server(
         apps or {"dashboard": lambda: None},
         port=port,
