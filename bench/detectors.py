@@ -17,9 +17,15 @@ import pandas as pd
 import reactivex as rx
 
 from bench.data import simulated
+from rxpipe.kernels import horizon as hz_k
+from rxpipe.kernels import moving as ma_k
+from rxpipe.kernels import quantiles as q_k
+from rxpipe.kernels import rolling as roll_k
+from rxpipe.kernels import volatility as vol_k
 from rxpipe.kernels.rolling import count_state, rolling_count
 from rxpipe.model import TickBatch
 from rxpipe.operators import DetectorSet, zscore
+from rxpipe.operators.rollups import Rollups
 from rxpipe.signals import ANOMALY_TYPES, METHODS
 from rxpipe.sources.simulator import Simulator
 
@@ -30,6 +36,18 @@ NS = 10**9
 def _timed(fn: Any, runs: int = 3) -> float:
     fn()  # warm-up: compile, caches
     return statistics.median(_once(fn) for _ in range(runs))
+
+
+def _interleaved(fns: dict[str, Any], runs: int = 9) -> dict[str, float]:
+    """Median seconds of each function, run in turns (this machine's speed drifts by tens of
+    per cent over seconds: a comparison measured in turns is fair, one after the other is not)."""
+    for fn in fns.values():
+        fn()
+    times: dict[str, list[float]] = {k: [] for k in fns}
+    for _ in range(runs):
+        for k, fn in fns.items():
+            times[k].append(_once(fn))
+    return {k: statistics.median(v) for k, v in times.items()}
 
 
 def _once(fn: Any) -> float:
@@ -85,23 +103,29 @@ def speed(n_ticks: int) -> list[dict[str, Any]]:
         m, s, z = np.empty(n), np.empty(n), np.empty(n)
         rolling_count(b.symbol, b.price, st["buf"], st["count"], st["mean"], st["m2"], 30, m, s, z)
 
-    add("numba z-score kernel, bare, one call over all ticks", _timed(bare_one_call))
-    add("numba z-score kernel, bare, 4,096-tick batches", _timed(bare, runs=5))
-
     def operator() -> None:
         rx.from_iterable(batches).pipe(zscore(WINDOW)).subscribe(lambda _: None)
 
-    add("rxpipe z-score operator through Rx (4,096-tick batches)", _timed(operator, runs=5))
+    z = _interleaved({"one": bare_one_call, "bare": bare, "operator": operator})
+    add("numba z-score kernel, bare, one call over all ticks", z["one"])
+    add("numba z-score kernel, bare, 4,096-tick batches", z["bare"])
+    add(
+        "rxpipe z-score operator through Rx (4,096-tick batches)",
+        z["operator"],
+        of_bare_kernel=round(z["bare"] / z["operator"], 3),
+    )
 
-    def _run_all(parts: list[TickBatch]) -> None:
+    def _run_all(parts: list[TickBatch], rollups: bool = True) -> None:
         det = DetectorSet()
+        if not rollups:
+            det.rollups = Rollups([])
         for p in parts:
             det.update(p)
 
     add(
-        "full detector set, 1M-tick batches", _timed(lambda: _run_all(_batches(b, 1 << 20)), runs=1)
+        "full detector set, 1M-tick batches", _timed(lambda: _run_all(_batches(b, 1 << 20)), runs=3)
     )
-    add("full detector set, 4,096-tick batches", _timed(lambda: _run_all(batches), runs=1))
+    add("full detector set, 4,096-tick batches", _timed(lambda: _run_all(batches), runs=3))
 
     det = DetectorSet()
     lat = []
@@ -121,6 +145,7 @@ def speed(n_ticks: int) -> list[dict[str, Any]]:
         f"  full set latency: batch p50 {rows[-1]['p50_ms']} ms, p99 {rows[-1]['p99_ms']} ms, "
         f"{rows[-1]['per_tick_us_p50']} us/tick"
     )
+    rows.append({"name": "where the time goes", "ns_per_tick": parts(batches, _run_all)})
 
     df = pd.DataFrame({"symbol": b.symbol, "price": b.price})
 
@@ -135,6 +160,80 @@ def speed(n_ticks: int) -> list[dict[str, Any]]:
     add("pandas groupby-rolling z-score", _timed(pandas_z, runs=1))
     rows += _river(b)
     return rows
+
+
+def parts(batches: list[TickBatch], run_all: Any) -> dict[str, float]:
+    """ns a tick of each method's own kernel over the same batches, times the uses the fused
+    pass makes of it, next to the whole pass, the rollups and the full set."""
+    n = sum(len(p) for p in batches)
+    k = len(batches[0])
+    qs = np.array([0.25, 0.5, 0.75])
+
+    def each(fn: Any) -> Any:
+        return lambda: [fn(p, np.empty(k), np.empty(k), np.empty(k)) for p in batches]
+
+    def fresh(make: Any, fn: Any) -> Any:
+        def go() -> None:
+            st = make()
+            for p in batches:
+                fn(st, p, np.empty(len(p)), np.empty(len(p)), np.empty(len(p)))
+
+        return go
+
+    c = DetectorSet().config
+    methods = {  # name: (how many times the pass runs it, the kernel over every batch)
+        "returns and EWMA volatility": (1, fresh(
+            lambda: (np.zeros(10), np.zeros(10), np.full(10, -1, np.int64)),
+            lambda st, p, r, v, z: vol_k.ewma_volatility(p.symbol, p.price, 0.02, 30, *st, r, v, z),
+        )),
+        "rolling mean, std and z (one window)": (4, fresh(
+            lambda: count_state(10, WINDOW),
+            lambda st, p, m, s, z: rolling_count(
+                p.symbol, p.price, st["buf"], st["count"], st["mean"], st["m2"], 30, m, s, z),
+        )),
+        "time-window z-score": (1, fresh(
+            lambda: roll_k.time_state(10, c.time_capacity),
+            lambda st, p, m, s, z: roll_k.rolling_time(
+                p.symbol, p.ts, p.price, 300 * NS, st["vals"], st["tss"], st["head"], st["size"],
+                st["mean"], st["m2"], st["ops"], 30, m, s, z),
+        )),
+        "rolling quantiles (three, one window)": (2, fresh(
+            lambda: q_k.state(10, WINDOW),
+            lambda st, p, m, s, z: q_k.rolling_quantiles(
+                p.symbol, p.volume, qs, st["ring"], st["sorted"], st["count"], 30,
+                np.empty((len(p), 3))),
+        )),
+        "change over a horizon (one)": (4, fresh(
+            lambda: hz_k.state(10, 240),
+            lambda st, p, m, s, z: hz_k.change_pct(
+                p.symbol, p.ts, p.price, 3600 * NS, 15 * NS, st["closes"], st["cur"],
+                st["first"], m),
+        )),
+        "SMA, EMA and WMA": (1, fresh(
+            lambda: (np.zeros((10, 50)), np.zeros(10, np.int64), np.zeros(10), np.zeros(10),
+                     np.zeros(10, np.bool_), np.zeros((10, 10)), np.zeros(10, np.int64)),
+            lambda st, p, m, s, z: (
+                ma_k.sma(p.symbol, p.price, st[0], st[1], st[2], m),
+                ma_k.ema(p.symbol, p.price, 0.1, st[3], st[4], s),
+                ma_k.wma(p.symbol, p.price, np.arange(1.0, 11.0), st[5], st[6], z)),
+        )),
+        "rollups (six intervals)": (1, lambda: [r.update(p) for r in [Rollups()] for p in batches]),
+    }  # fmt: skip
+    timed = _interleaved(
+        {
+            **{name: fn for name, (_, fn) in methods.items()},
+            "the fused pass (every signal and anomaly test)": lambda: run_all(batches, False),
+            "the full set (the pass and the rollups)": lambda: run_all(batches),
+        },
+        runs=5,
+    )
+    out = {}
+    for name, sec in timed.items():
+        uses = methods[name][0] if name in methods else 1
+        out[name] = round(1e9 * sec / n * uses, 1)
+        times = f" x{uses}" if uses > 1 else ""
+        print(f"  {name + times:<58} {out[name]:>10.1f} ns/tick")
+    return out
 
 
 def _river(b: TickBatch) -> list[dict[str, Any]]:

@@ -29,7 +29,7 @@ ANOMALY_TYPES = (
 METHODS = ("zscore", "iqr", "ci", "ewma", "cusum", "ensemble")
 SEVERITIES = ("low", "medium", "high", "critical")
 
-_ANOMALY_COLUMNS: dict[str, npt.DTypeLike] = {
+ANOMALY_COLUMNS: dict[str, npt.DTypeLike] = {
     "index": np.int64,
     "symbol": np.int32,
     "ts": np.int64,
@@ -95,7 +95,7 @@ class AnomalyBatch:
     @functools.cache
     def empty(cls) -> AnomalyBatch:
         """The empty batch (one shared, read-only instance: batches are never mutated)."""
-        cols = {k: np.empty(0, dt) for k, dt in _ANOMALY_COLUMNS.items()}
+        cols = {k: np.empty(0, dt) for k, dt in ANOMALY_COLUMNS.items()}
         for v in cols.values():
             v.flags.writeable = False
         return cls(cols)
@@ -104,7 +104,7 @@ class AnomalyBatch:
     def build(cls, **cols: Any) -> AnomalyBatch:
         n = len(cols["index"])
         out = {}
-        for k, dt in _ANOMALY_COLUMNS.items():
+        for k, dt in ANOMALY_COLUMNS.items():
             v = np.asarray(cols[k], dt)
             out[k] = np.full(n, v, dt) if v.ndim == 0 else v
         return cls(out)
@@ -116,7 +116,7 @@ class AnomalyBatch:
             return AnomalyBatch.empty()
         if len(parts) == 1:
             return parts[0]
-        merged = {k: np.concatenate([p.columns[k] for p in parts]) for k in _ANOMALY_COLUMNS}
+        merged = {k: np.concatenate([p.columns[k] for p in parts]) for k in ANOMALY_COLUMNS}
         order = np.lexsort((merged["method"], merged["index"]))
         return AnomalyBatch({k: v[order] for k, v in merged.items()})
 

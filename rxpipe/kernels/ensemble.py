@@ -13,10 +13,36 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
+
+from rxpipe.kernels.jit import kernel
 
 
-@njit(cache=True)
+@kernel(inline="always")
+def method_step(ref, s, k, d, ref_decay, best):
+    """Method ``k``'s deviation ``d`` on symbol ``s`` (NaN: no opinion): the larger of ``best``
+    and ``|d|`` over the method's reference, which then takes ``|d|`` in."""
+    if not np.isfinite(d):
+        return best
+    d = abs(d)
+    r = ref[s, k]
+    if r > 0.0 and d / r > best:
+        best = d / r
+    ref[s, k] = max(r * ref_decay, d)
+    return best
+
+
+@kernel(inline="always")
+def score_step(recent, seen, s, best, warmup, damp, recent_decay):
+    """The score of the strongest relative deviation ``best`` on symbol ``s``."""
+    seen[s] += 1
+    score = math.tanh(best * best / 4.0) if seen[s] > warmup else 0.0
+    if score <= recent[s]:
+        score *= damp
+    recent[s] = max(recent[s] * recent_decay, score)
+    return score
+
+
+@kernel
 def ensemble(symbol, dev, ref_decay, recent_decay, warmup, damp, ref, recent, seen, out):
     """``dev[i, k]``: deviation of tick ``i`` by method ``k`` (NaN = no opinion yet).
 
@@ -29,19 +55,5 @@ def ensemble(symbol, dev, ref_decay, recent_decay, warmup, damp, ref, recent, se
         s = symbol[i]
         best = 0.0
         for k in range(k_methods):
-            d = dev[i, k]
-            if not np.isfinite(d):
-                continue
-            d = abs(d)
-            r = ref[s, k]
-            if r > 0.0:
-                u = d / r
-                if u > best:
-                    best = u
-            ref[s, k] = max(r * ref_decay, d)
-        seen[s] += 1
-        score = math.tanh(best * best / 4.0) if seen[s] > warmup else 0.0
-        if score <= recent[s]:
-            score *= damp
-        recent[s] = max(recent[s] * recent_decay, score)
-        out[i] = score
+            best = method_step(ref, s, k, dev[i, k], ref_decay, best)
+        out[i] = score_step(recent, seen, s, best, warmup, damp, recent_decay)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from numba import njit
+from rxpipe.kernels.jit import kernel
 
 
-@njit(cache=True)
+@kernel
 def episode_starts(symbol, hit, active, out):
     """``out[i]`` is True where ``hit[i]`` and the symbol's previous tick was not a hit.
 
@@ -17,7 +17,7 @@ def episode_starts(symbol, hit, active, out):
         active[s] = hit[i]
 
 
-@njit(cache=True)
+@kernel
 def previous_per_symbol(symbol, x, last, out):
     """``out[i]`` = the symbol's previous ``x`` (``last[s]`` across batches; NaN at first)."""
     for i in range(x.shape[0]):

@@ -8,39 +8,54 @@ memory per symbol is fixed whatever the tick rate.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+
+from rxpipe.kernels.jit import kernel
+
+
+def ring_size(buckets: int) -> int:
+    """Closes a symbol keeps for a horizon of ``buckets``: a power of two above ``buckets + 1``
+    (indexed by a mask, not a division)."""
+    return 1 << (buckets + 1).bit_length()
 
 
 def state(n_symbols: int, buckets: int) -> dict[str, np.ndarray]:
     return {
-        "closes": np.full((n_symbols, buckets + 2), np.nan),
+        "closes": np.full((n_symbols, ring_size(buckets)), np.nan),
         "cur": np.full(n_symbols, -1, np.int64),  # current bucket number
         "first": np.full(n_symbols, -1, np.int64),  # first bucket seen
     }
 
 
-@njit(cache=True)
+@kernel(inline="always")
+def change_step(closes, cur, first, s, b, ref_b, x):
+    """``100 * (x / x_ref - 1)`` for symbol ``s``'s tick in resolution bucket ``b``, where
+    ``x_ref`` is the last value at or before the end of bucket ``ref_b`` (NaN until the symbol
+    has that much history); ``x`` becomes the close of bucket ``b``."""
+    ring = closes.shape[1]  # a power of two: see ring_size
+    mask = ring - 1
+    if cur[s] < 0:
+        first[s] = b
+    elif b > cur[s]:  # carry the last close into the buckets with no tick
+        last = closes[s, cur[s] & mask]
+        k = cur[s] + 1
+        stop = min(b, cur[s] + ring)
+        while k < stop:
+            closes[s, k & mask] = last
+            k += 1
+    if b >= cur[s]:
+        cur[s] = b
+        closes[s, b & mask] = x
+    if ref_b < first[s] or b - ref_b >= ring:
+        return np.nan
+    ref = closes[s, ref_b & mask]
+    return 100.0 * (x / ref - 1.0) if ref != 0.0 else np.nan
+
+
+@kernel
 def change_pct(symbol, ts, x, horizon_ns, res_ns, closes, cur, first, out):
     """``out[i]`` = 100 * (x[i] / x(t - horizon) - 1); NaN until the symbol has that much history."""
-    ring = closes.shape[1]
     for i in range(x.shape[0]):
-        s = symbol[i]
-        b = ts[i] // res_ns
-        if cur[s] < 0:
-            first[s] = b
-        elif b > cur[s]:  # carry the last close into the buckets with no tick
-            last = closes[s, cur[s] % ring]
-            k = cur[s] + 1
-            stop = min(b, cur[s] + ring)
-            while k < stop:
-                closes[s, k % ring] = last
-                k += 1
-        if b >= cur[s]:
-            cur[s] = b
-            closes[s, b % ring] = x[i]
-        ref_b = (ts[i] - horizon_ns) // res_ns
-        if ref_b < first[s] or b - ref_b >= ring:
-            out[i] = np.nan
-        else:
-            ref = closes[s, ref_b % ring]
-            out[i] = 100.0 * (x[i] / ref - 1.0) if ref != 0.0 else np.nan
+        t = ts[i]
+        out[i] = change_step(
+            closes, cur, first, symbol[i], t // res_ns, (t - horizon_ns) // res_ns, x[i]
+        )

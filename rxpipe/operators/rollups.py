@@ -14,62 +14,6 @@ from rxpipe.signals import RollupBatch
 MAX_EXACT = 16_384  # prices a bucket keeps per symbol; past that its quantiles come from a sample
 
 
-class _Interval:
-    def __init__(self, seconds: float) -> None:
-        self.ns = int(seconds * 1e9)
-        self.state = SymbolState(bucket=(-1, (), np.int64), acc=(0.0, (len(ru_k._ACC),)))
-        self.prices = np.zeros((0, 256))
-
-    def ensure(self, n: int) -> None:
-        self.state.ensure(n)
-        if len(self.prices) < self.state.n_symbols:
-            grown = np.zeros((self.state.n_symbols, self.prices.shape[1]))
-            grown[: len(self.prices)] = self.prices
-            self.prices = grown
-
-    def update(self, b: TickBatch) -> RollupBatch:
-        if not len(b):
-            return RollupBatch.empty()
-        self.ensure(int(b.symbol.max()) + 1)
-        span = int(b.ts.max() - b.ts.min()) // self.ns + 2
-        out = np.empty((min(len(b), self.state.n_symbols * span), len(ru_k.COLUMNS)))
-        i, n_out = 0, 0
-        while True:
-            i, n_out = ru_k.rollup(
-                b.symbol,
-                b.ts,
-                b.price,
-                b.volume,
-                self.ns,
-                i,
-                self.state["bucket"],
-                self.state["acc"],
-                self.prices,
-                out,
-                n_out,
-                MAX_EXACT,
-            )
-            if i >= len(b):
-                break
-            wider = min(self.prices.shape[1] * 2, MAX_EXACT)  # a busy bucket
-            grown = np.zeros((len(self.prices), wider))
-            grown[:, : self.prices.shape[1]] = self.prices
-            self.prices = grown
-        return _rows(out[:n_out], self.ns)
-
-    def flush(self) -> RollupBatch:
-        out = np.empty((self.state.n_symbols, len(ru_k.COLUMNS)))
-        n_out = ru_k.flush(self.state["bucket"], self.state["acc"], self.prices, self.ns, out, 0)
-        return _rows(out[:n_out], self.ns)
-
-
-def _rows(rows: np.ndarray, interval_ns: int) -> RollupBatch:
-    cols = {name: rows[:, k].copy() for k, name in enumerate(ru_k.COLUMNS)}
-    cols["symbol"] = cols["symbol"].astype(np.int64)
-    cols["start"] = cols["start"].astype(np.int64)
-    return RollupBatch(np.full(len(rows), interval_ns, np.int64), cols)
-
-
 class Rollups:
     """Closes a rollup row per symbol and bucket of each interval as ticks pass.
 
@@ -83,20 +27,75 @@ class Rollups:
     """
 
     def __init__(self, intervals_s: Any = (60, 300, 900, 3600, 14400, 86400)) -> None:
-        self.intervals = [_Interval(s) for s in intervals_s]
+        self.intervals = np.array([round(s * 1e9) for s in intervals_s], np.int64)
+        k = len(self.intervals)
+        self.state = SymbolState(
+            bounds=(-1, (k, 2), np.int64),
+            counts=(0, (k, 3), np.int64),
+            acc=(0.0, (k, 10)),
+        )
+        self.prices = np.zeros((0, k, 256))
+        self._scratch = ru_k.scratch(self.prices.shape[2])
+
+    @property
+    def capacity(self) -> int:
+        """Prices a bucket keeps before it grows its buffer (or, at ``MAX_EXACT``, samples)."""
+        return int(self.prices.shape[2])
 
     def update(self, batch: TickBatch) -> RollupBatch:
-        return RollupBatch.concat([iv.update(batch) for iv in self.intervals])
+        if not len(batch) or not len(self.intervals):
+            return RollupBatch.empty()
+        self._ensure(int(batch.symbol.max()) + 1)
+        spans = (int(batch.ts.max() - batch.ts.min()) // self.intervals + 2) * self.state.n_symbols
+        out = np.empty((int(np.minimum(spans, len(batch)).sum()), len(ru_k.COLUMNS)))
+        which = np.empty(len(out), np.int64)
+        i, n_out = 0, 0
+        while True:
+            i, n_out = ru_k.rollup(
+                batch.symbol, batch.ts, batch.price, batch.volume, self.intervals, i,
+                self.state["bounds"], self.state["counts"], self.state["acc"], self.prices,
+                out, which, n_out, MAX_EXACT, *self._scratch,
+            )  # fmt: skip
+            if i >= len(batch):
+                return self._rows(out[:n_out], which[:n_out])
+            self._grow(min(self.capacity * 2, MAX_EXACT))  # a busy bucket
 
     def flush(self) -> RollupBatch:
         """Rows for the buckets still open (partial), which are then started afresh."""
-        return RollupBatch.concat([iv.flush() for iv in self.intervals])
+        n = self.state.n_symbols * len(self.intervals)
+        out, which = np.empty((n, len(ru_k.COLUMNS))), np.empty(n, np.int64)
+        s = self.state
+        n_out = ru_k.flush(
+            s["bounds"], s["counts"], s["acc"], self.prices, out, which, 0, *self._scratch
+        )
+        return self._rows(out[:n_out], which[:n_out])
 
-    def snapshot(self) -> list[dict[str, np.ndarray]]:
-        return [{**iv.state.snapshot(), "prices": iv.prices.copy()} for iv in self.intervals]
+    def snapshot(self) -> dict[str, np.ndarray]:
+        return {**self.state.snapshot(), "prices": self.prices.copy()}
 
-    def restore(self, snap: list[dict[str, np.ndarray]]) -> None:
-        for iv, s in zip(self.intervals, snap, strict=True):
-            s = dict(s)
-            iv.prices = s.pop("prices").copy()
-            iv.state.restore(s)
+    def restore(self, snap: dict[str, np.ndarray]) -> None:
+        snap = dict(snap)
+        self.prices = snap.pop("prices").copy()
+        self._scratch = ru_k.scratch(self.capacity)
+        self.state.restore(snap)
+
+    def _ensure(self, n: int) -> None:
+        self.state.ensure(n)
+        if len(self.prices) < self.state.n_symbols:
+            grown = np.zeros((self.state.n_symbols, *self.prices.shape[1:]))
+            grown[: len(self.prices)] = self.prices
+            self.prices = grown
+
+    def _grow(self, capacity: int) -> None:
+        grown = np.zeros((*self.prices.shape[:2], capacity))
+        grown[:, :, : self.capacity] = self.prices
+        self.prices = grown
+        self._scratch = ru_k.scratch(capacity)
+
+    def _rows(self, rows: np.ndarray, which: np.ndarray) -> RollupBatch:
+        if not len(rows):
+            return RollupBatch.empty()
+        cols = {name: rows[:, k].copy() for k, name in enumerate(ru_k.COLUMNS)}
+        cols["symbol"] = cols["symbol"].astype(np.int64)
+        cols["start"] = cols["start"].astype(np.int64)
+        return RollupBatch(self.intervals[which], cols)

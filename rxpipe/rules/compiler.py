@@ -360,7 +360,9 @@ class _Compiler:
     def change_pct(self, node: Node, series: _Compiled, seconds: float) -> _Compiled:
         buckets = 240
         st = SymbolState(
-            closes=(np.nan, (buckets + 2,)), cur=(-1, (), np.int64), first=(-1, (), np.int64)
+            closes=(np.nan, (hz_k.ring_size(buckets),)),
+            cur=(-1, (), np.int64),
+            first=(-1, (), np.int64),
         )
         h = int(seconds * 1e9)
 

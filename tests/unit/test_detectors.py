@@ -161,3 +161,28 @@ def test_signal_columns_list_is_true(stream) -> None:
 
     _, b = stream
     assert set(DetectorSet().update(b.take(slice(0, 100))).columns) == SIGNAL_COLUMNS
+
+
+def test_the_one_pass_computes_what_the_separate_kernels_compute(stream) -> None:
+    """Every column bit for bit, and every anomaly, against the column-at-a-time oracle."""
+    from .detector_reference import Reference
+
+    _, b = stream
+    det, ref = DetectorSet(), Reference(DetectorConfig())
+    for lo, hi in ((0, 7_000), (7_000, 7_001), (7_001, len(b))):
+        part = b.take(slice(lo, hi))
+        got, want = det.update(part), ref.signals(part)
+        assert set(got.columns) == set(want)
+        for k in want:
+            np.testing.assert_array_equal(got.columns[k], want[k], err_msg=k)
+        rows, a = ref.anomalies(part, want), got.anomalies.columns
+        assert [(r[0], r[2]) for r in rows] == list(zip(a["index"], a["method"], strict=True))
+        for j, r in enumerate(rows):
+            if r[1] is None:  # the ensemble: its score
+                assert a["score"][j] == r[3]
+                continue
+            assert (a["type"][j], a["score"][j], a["severity"][j]) == r[1:2] + r[3:5]
+            np.testing.assert_allclose(
+                [a["confidence"][j], a["lower"][j], a["upper"][j]], r[5:], rtol=1e-12
+            )
+    assert len(rows) > 10

@@ -269,74 +269,70 @@ def test_cusum_matches_a_loop(z) -> None:
     cuts=st.lists(st.integers(0, 300), max_size=3),
 )
 def test_rollups_match_pandas_groupby(steps, seed, cuts) -> None:
+    """Two intervals in one pass, any batching, buffers that grow: pandas' numbers, exactly."""
+    from rxpipe.operators.rollups import Rollups
+
     rng = np.random.default_rng(seed)
     ts = np.cumsum(np.array(steps, np.int64))
     n = len(ts)
     sym = rng.integers(0, 2, n).astype(np.int32)
     price = np.round(rng.uniform(1, 100, n), 2)
     vol = np.round(rng.uniform(0, 5, n), 2)
-    interval = 60
-    bucket, acc = np.full(2, -1, np.int64), np.zeros((2, len(rollup._ACC)))
-    prices = np.zeros((2, 4))
-    out = np.empty((n + 2, len(rollup.COLUMNS)))
-    n_out = 0
-    for lo, hi in splits(n, cuts):
-        i = 0
-        while True:
-            i, n_out = rollup.rollup(
-                sym[lo:hi],
-                ts[lo:hi],
-                price[lo:hi],
-                vol[lo:hi],
-                interval,
-                i,
-                bucket,
-                acc,
-                prices,
-                out,
-                n_out,
-                1 << 40,  # exact: the buffer grows as needed
-            )
-            if i >= hi - lo:
-                break
-            grown = np.zeros((2, prices.shape[1] * 2))
-            grown[:, : prices.shape[1]] = prices
-            prices = grown
-    n_out = rollup.flush(bucket, acc, prices, interval, out, n_out)
-    got = (
-        pd.DataFrame(out[:n_out], columns=rollup.COLUMNS)
-        .sort_values(["symbol", "start"])
-        .reset_index(drop=True)
+    b = TickBatch.from_arrays(symbol=sym, ts=ts, price=price, volume=vol)
+    r = Rollups([60e-9, 180e-9])  # 60 and 180 ns buckets
+    parts = [r.update(b.take(slice(lo, hi))) for lo, hi in splits(n, cuts)] + [r.flush()]
+    rows = [(p.interval, p.columns) for p in parts if len(p)]
+    got = pd.concat(pd.DataFrame({"interval": iv, **cols}) for iv, cols in rows).sort_values(
+        ["interval", "symbol", "start"]
     )
-    df = pd.DataFrame({"symbol": sym, "start": ts // interval * interval, "p": price, "v": vol})
-    g = df.groupby(["symbol", "start"])
-    exp = pd.DataFrame(
-        {
-            "count": g.p.count(),
-            "sum": g.p.sum(),
-            "min": g.p.min(),
-            "max": g.p.max(),
-            "mean": g.p.mean(),
-            "open": g.p.first(),
-            "close": g.p.last(),
-            "median": g.p.median(),
-            "std": g.p.std().fillna(0.0),
-            "p95": g.p.quantile(0.95),
-            "p99": g.p.quantile(0.99),
-            "volume": g.v.sum(),
-            "volume_min": g.v.min(),
-            "volume_max": g.v.max(),
-        }
-    ).reset_index()
-    assert len(got) == len(exp)
-    for col in exp.columns:
-        np.testing.assert_allclose(
-            got[col].to_numpy(float), exp[col].to_numpy(float), rtol=1e-9, atol=1e-9, err_msg=col
-        )
-    vwap = (df.p * df.v).groupby([df.symbol, df.start]).sum() / g.v.sum()
-    vwap = vwap.where(g.v.sum() > 0, g.p.mean()).to_numpy()
-    np.testing.assert_allclose(got["vwap"].to_numpy(), vwap, rtol=1e-9)
-    np.testing.assert_allclose(got["range"], got["max"] - got["min"])
+    for interval in (60, 180):
+        df = pd.DataFrame({"symbol": sym, "start": ts // interval * interval, "p": price, "v": vol})
+        g = df.groupby(["symbol", "start"])
+        exp = pd.DataFrame(
+            {
+                "count": g.p.count(),
+                "sum": g.p.sum(),
+                "min": g.p.min(),
+                "max": g.p.max(),
+                "mean": g.p.mean(),
+                "open": g.p.first(),
+                "close": g.p.last(),
+                "median": g.p.median(),
+                "std": g.p.std().fillna(0.0),
+                "p95": g.p.quantile(0.95),
+                "p99": g.p.quantile(0.99),
+                "volume": g.v.sum(),
+                "volume_min": g.v.min(),
+                "volume_max": g.v.max(),
+            }
+        ).reset_index()
+        mine = got[got["interval"] == interval].reset_index(drop=True)
+        assert len(mine) == len(exp)
+        for col in exp.columns:
+            np.testing.assert_allclose(
+                mine[col].to_numpy(float), exp[col].to_numpy(float), rtol=1e-9, atol=1e-9,
+                err_msg=f"{interval} {col}",
+            )  # fmt: skip
+        vwap = (df.p * df.v).groupby([df.symbol, df.start]).sum() / g.v.sum()
+        vwap = vwap.where(g.v.sum() > 0, g.p.mean()).to_numpy()
+        np.testing.assert_allclose(mine["vwap"].to_numpy(), vwap, rtol=1e-9)
+        np.testing.assert_allclose(mine["range"], mine["max"] - mine["min"])
+
+
+@SETTINGS
+@given(
+    x=arrays(np.float64, st.integers(1, 3000), elements=st.sampled_from([0.5, 1.0, 7.25]) | finite),
+    qs=st.lists(st.floats(0, 1), min_size=1, max_size=6),
+)
+def test_order_statistics_are_exact(x, qs) -> None:
+    """Ties, constant runs and values piled into one bin (a far outlier) included."""
+    if len(x) > 10:
+        x[-1] = 1e300
+    ranks = np.sort(np.array([int(q * (len(x) - 1)) for q in qs], np.int64))
+    out = np.empty(len(ranks))
+    hist, buf = rollup.scratch(len(x))
+    rollup.order_stats(x.copy(), len(x), ranks, out, hist, buf)
+    np.testing.assert_array_equal(out, np.sort(x)[ranks])
 
 
 @pytest.mark.parametrize("cuts", [[], [7_000, 55_000, 123_456]])
@@ -354,7 +350,7 @@ def test_a_busy_bucket_stays_bounded_and_its_quantiles_close(cuts) -> None:
     r = Rollups([86400])
     for lo, hi in splits(n, cuts):
         r.update(b.take(slice(lo, hi)))
-    assert r.intervals[0].prices.shape[1] == MAX_EXACT  # not 200,000
+    assert r.capacity == MAX_EXACT  # not 200,000
     row = r.flush().columns
     exact = np.sort(price)
     assert row["count"][0] == n and row["max"][0] == exact[-1] and row["min"][0] == exact[0]
@@ -366,3 +362,14 @@ def test_a_busy_bucket_stays_bounded_and_its_quantiles_close(cuts) -> None:
     one = Rollups([86400])
     one.update(b)
     assert one.flush().columns["median"][0] == row["median"][0]
+
+
+@SETTINGS
+@given(x=arrays(np.float64, st.integers(1, 3000), elements=st.sampled_from([0.5, 7.25]) | finite))
+def test_sort_by_bins_sorts(x) -> None:
+    if len(x) > 10:
+        x[-1] = 1e300  # nearly everything in one bin
+    a = x.copy()
+    hist, buf = rollup.scratch(len(x))
+    rollup.sort_by_bins(a, len(a), hist, buf)
+    np.testing.assert_array_equal(a, np.sort(x))
