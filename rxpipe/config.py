@@ -42,6 +42,11 @@ class _Section(BaseModel):
 class BatchSettings(_Section):
     max_ticks: int = Field(4096, gt=0, description="a batch closes at this many ticks")
     max_ms: float = Field(50.0, gt=0, description="or after this many milliseconds")
+    eager: bool = Field(
+        True,
+        description="a batch closes as soon as the pipeline is free for it (under load it "
+        "holds every tick that arrived meanwhile); false: only at max_ticks or max_ms",
+    )
 
 
 class ValidationSettings(_Section):

@@ -24,6 +24,7 @@ from reactivex.subject import Subject
 
 from rxpipe.model import TickBatch
 from rxpipe.observability import Tracer
+from rxpipe.operators.drain import drain
 from rxpipe.operators.rebatch import rebatch
 from rxpipe.operators.validate import TickValidator
 from rxpipe.stats import PipelineStats
@@ -68,7 +69,12 @@ def _nonempty(batch: TickBatch) -> bool:
 
 
 class Pipeline:
-    """Wires ``source`` → validate → rebatch → ``operators`` → every sink.
+    """Wires ``source`` → validate → batching → ``operators`` → every sink.
+
+    With ``eager`` (the default), the operators and sinks run on a worker thread that takes
+    everything the source handed over while it was busy as its next batch (see
+    :func:`~rxpipe.operators.drain.drain`): a tick waits only for the batch in progress.
+    Otherwise a batch closes at ``max_ticks`` ticks or after ``max_ms`` milliseconds.
 
     ``start`` subscribes; ``stop`` ends the source, delivers the batch being built, flushes
     every sink, and says whether all of it finished within the timeout.
@@ -83,6 +89,7 @@ class Pipeline:
         validator: TickValidator | None = None,
         max_ticks: int = 4096,
         max_ms: float = 50.0,
+        eager: bool = True,
         source_name: str = "",
         tracer: Tracer | None = None,
     ) -> None:
@@ -93,6 +100,7 @@ class Pipeline:
         self.validator = validator if validator is not None else TickValidator()
         self.max_ticks = max_ticks
         self.max_ms = max_ms
+        self.eager = eager
         self.source_name = source_name
         self.stats = PipelineStats()
         self.error: BaseException | None = None
@@ -146,7 +154,7 @@ class Pipeline:
             ops.map(self._count_in),
             ops.map(self._validate),
             ops.filter(_nonempty),
-            rebatch(self.max_ticks, self.max_ms),
+            drain(self.max_ticks) if self.eager else rebatch(self.max_ticks, self.max_ms),
             ops.map(self._enter_operators),
             *self.operators,
         )

@@ -198,6 +198,7 @@ class Runtime:
             validator=TickValidator(self.settings.validation.tolerance_ms),
             max_ticks=self.settings.batch.max_ticks,
             max_ms=self.settings.batch.max_ms,
+            eager=self.settings.batch.eager,
             source_name=source_name or self.settings.source,
         )
         return self.pipeline
