@@ -29,7 +29,7 @@ def _replay(settings: Settings, paths: list[Path], *, storage: bool) -> tuple[in
     replay = rt.make_replay(list(paths), speed=None)
     t0 = time.perf_counter()
     pipeline = rt.build(replay.observable(), source_name="bench")
-    pipeline.start()
+    rt.start()  # as `rxpipe replay` does
     pipeline.wait()
     rt.stop(600)
     seconds = time.perf_counter() - t0

@@ -47,6 +47,12 @@ class BatchSettings(_Section):
         description="a batch closes as soon as the pipeline is free for it (under load it "
         "holds every tick that arrived meanwhile); false: only at max_ticks or max_ms",
     )
+    linger_ms: float = Field(
+        2.0,
+        ge=0,
+        description="eager batches: when the pipeline is free, a batch still waits this long "
+        "after its first tick (fewer, larger batches from a trickle of ticks)",
+    )
 
 
 class ValidationSettings(_Section):

@@ -90,6 +90,7 @@ class Pipeline:
         max_ticks: int = 4096,
         max_ms: float = 50.0,
         eager: bool = True,
+        linger_ms: float = 2.0,
         source_name: str = "",
         tracer: Tracer | None = None,
     ) -> None:
@@ -101,6 +102,7 @@ class Pipeline:
         self.max_ticks = max_ticks
         self.max_ms = max_ms
         self.eager = eager
+        self.linger_ms = linger_ms
         self.source_name = source_name
         self.stats = PipelineStats()
         self.error: BaseException | None = None
@@ -154,7 +156,9 @@ class Pipeline:
             ops.map(self._count_in),
             ops.map(self._validate),
             ops.filter(_nonempty),
-            drain(self.max_ticks) if self.eager else rebatch(self.max_ticks, self.max_ms),
+            drain(self.max_ticks, self.linger_ms)
+            if self.eager
+            else rebatch(self.max_ticks, self.max_ms),
             ops.map(self._enter_operators),
             *self.operators,
         )

@@ -19,7 +19,7 @@ _SECONDS_PER_DAY = 86_400.0
 _MEAN_ABS_Z = 0.7978845608  # E|z| for a standard normal
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def simulate_block(
     log_p,
     h,

@@ -21,7 +21,7 @@ REASONS = {
 }
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def validate_ticks(symbol, ts, price, volume, last_ts, tolerance_ns, reason):
     """Write a reason code per tick into ``reason`` (0 = accepted); return the accepted count.
 

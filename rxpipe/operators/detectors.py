@@ -135,18 +135,22 @@ class DetectorSet:
         )
         self._check_method = np.array([METHODS.index(m) for m, _ in det_k.CHECKS], np.int8)
         self.state = _state(c, len(res))
+        self._kernel_state: det_k.State | None = None  # the arrays as the pass takes them
         self.rollups = Rollups(c.rollup_intervals_s)
 
     # -- the verb ---------------------------------------------------------------------------
 
     def update(self, batch: TickBatch) -> SignalBatch:
         n = len(batch)
-        if n:
+        if n and int(batch.symbol.max()) >= self.state.n_symbols:
             self.state.ensure(int(batch.symbol.max()) + 1)
+            self._kernel_state = None
+        if self._kernel_state is None:
+            self._kernel_state = det_k.State(**self.state.arrays)
+        st = self._kernel_state
         out = _rows(len(det_k.COLUMNS), n)
         hit_index = np.empty(len(det_k.CHECKS) * n, np.int64)
         hit_check = np.empty(len(det_k.CHECKS) * n, np.int8)
-        st = det_k.State(**self.state.arrays)
         n_hits = det_k.detect(
             batch.symbol, batch.ts, batch.price, batch.volume, self._params, st, out,
             hit_index, hit_check,
@@ -161,6 +165,7 @@ class DetectorSet:
     def restore(self, snap: dict[str, Any]) -> None:
         snap = copy.deepcopy(snap)
         self.state.restore(snap["state"])
+        self._kernel_state = None
         self.rollups.restore(snap["rollups"])
 
     def _anomalies(

@@ -46,9 +46,8 @@ class Rollups:
         if not len(batch) or not len(self.intervals):
             return RollupBatch.empty()
         self._ensure(int(batch.symbol.max()) + 1)
-        spans = (int(batch.ts.max() - batch.ts.min()) // self.intervals + 2) * self.state.n_symbols
-        out = np.empty((int(np.minimum(spans, len(batch)).sum()), len(ru_k.COLUMNS)))
-        which = np.empty(len(out), np.int64)
+        rows = len(batch) * len(self.intervals)  # a tick closes at most one bucket an interval
+        out, which = np.empty((rows, len(ru_k.COLUMNS))), np.empty(rows, np.int64)
         i, n_out = 0, 0
         while True:
             i, n_out = ru_k.rollup(

@@ -14,6 +14,7 @@ import psycopg
 from rxpipe.errors import StorageError
 from rxpipe.rules.engine import AlertEngine, AlertEvent
 from rxpipe.signals import SignalBatch
+from rxpipe.storage.gather import gather
 from rxpipe.storage.rules import AlertStore, RuleStore
 
 log = logging.getLogger(__name__)
@@ -37,6 +38,8 @@ class AlertSink:
         self.listeners: list[Callable[[AlertEvent], Any]] = []
         self.on_reload: Callable[[int], Any] | None = None  # told how many rules are enabled
         self._queue: list[AlertEvent] = []
+        self._first_at = 0.0  # when the oldest queued event arrived
+        self._flushing = 0
         self._cond = threading.Condition()
         self._busy = False
         self._closing = False
@@ -58,17 +61,24 @@ class AlertSink:
             for e in events:
                 listener(e)
         with self._cond:
+            if not self._queue:
+                self._first_at = time.monotonic()
             self._queue.extend(events)
             self._cond.notify_all()
 
     def flush(self, timeout: float | None = None) -> bool:
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._cond:
-            while self._queue or self._busy:
-                left = None if deadline is None else deadline - time.monotonic()
-                if left is not None and left <= 0:
-                    return False
-                self._cond.wait(0.5 if left is None else min(left, 0.5))
+            self._flushing += 1
+            self._cond.notify_all()
+            try:
+                while self._queue or self._busy:
+                    left = None if deadline is None else deadline - time.monotonic()
+                    if left is not None and left <= 0:
+                        return False
+                    self._cond.wait(0.5 if left is None else min(left, 0.5))
+            finally:
+                self._flushing -= 1
         return True
 
     def close(self, timeout: float | None = None) -> bool:
@@ -105,6 +115,8 @@ class AlertSink:
                     self._cond.wait(max(0.0, next_reload - time.monotonic()))
                 if self._closing and not self._queue:
                     break
+                if self._queue:
+                    gather(self._cond, self._first_at, lambda: self._closing or self._flushing > 0)
                 work, self._queue = self._queue, []
                 self._busy = bool(work)
             try:

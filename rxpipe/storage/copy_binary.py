@@ -12,7 +12,7 @@ TRAILER = b"\xff\xff"
 PG_EPOCH_US = 946_684_800_000_000  # 2000-01-01 in microseconds since the Unix epoch
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, nogil=True, inline="always")
 def _put8(buf, pos, v):
     buf[pos] = (v >> 56) & 0xFF
     buf[pos + 1] = (v >> 48) & 0xFF
@@ -24,7 +24,7 @@ def _put8(buf, pos, v):
     buf[pos + 7] = v & 0xFF
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, nogil=True, inline="always")
 def _put4(buf, pos, v):
     buf[pos] = (v >> 24) & 0xFF
     buf[pos + 1] = (v >> 16) & 0xFF
@@ -32,13 +32,13 @@ def _put4(buf, pos, v):
     buf[pos + 3] = v & 0xFF
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, nogil=True, inline="always")
 def _put2(buf, pos, v):
     buf[pos] = (v >> 8) & 0xFF
     buf[pos + 1] = v & 0xFF
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def encode_ticks(ts_ns, symbol_id, source_id, seq, price, volume, side, keep, buf):
     """Encode the rows where ``keep`` is true into ``buf``; return the number of bytes written.
 
@@ -69,7 +69,7 @@ def encode_ticks(ts_ns, symbol_id, source_id, seq, price, volume, side, keep, bu
     return pos
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def above_watermark(pair, seq, watermark, keep):
     """Mark ticks whose seq is above their (source, symbol) pair's high-water mark.
 

@@ -24,6 +24,7 @@ from rxpipe.signals import (
     SignalBatch,
 )
 from rxpipe.storage.copy_binary import encode_columns
+from rxpipe.storage.gather import gather
 from rxpipe.storage.ticks import IdMap
 
 log = logging.getLogger(__name__)
@@ -144,6 +145,8 @@ class SignalSink:
     def __init__(self, store_factory: Callable[[], SignalStore]) -> None:
         self._factory = store_factory
         self._pending: list[tuple[AnomalyBatch, RollupBatch]] = []
+        self._first_at = 0.0  # when the oldest pending batch arrived
+        self._flushing = 0
         self._cond = threading.Condition()
         self._busy = False
         self._closing = False
@@ -159,17 +162,24 @@ class SignalSink:
         ):
             return
         with self._cond:
+            if not self._pending:
+                self._first_at = time.monotonic()
             self._pending.append((batch.anomalies, batch.rollups))
             self._cond.notify_all()
 
     def flush(self, timeout: float | None = None) -> bool:
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._cond:
-            while self._pending or self._busy:
-                left = None if deadline is None else deadline - time.monotonic()
-                if left is not None and left <= 0:
-                    return False
-                self._cond.wait(0.5 if left is None else min(left, 0.5))
+            self._flushing += 1
+            self._cond.notify_all()
+            try:
+                while self._pending or self._busy:
+                    left = None if deadline is None else deadline - time.monotonic()
+                    if left is not None and left <= 0:
+                        return False
+                    self._cond.wait(0.5 if left is None else min(left, 0.5))
+            finally:
+                self._flushing -= 1
         return True
 
     def close(self, timeout: float | None = None) -> bool:
@@ -188,6 +198,7 @@ class SignalSink:
                     self._cond.wait()
                 if not self._pending:
                     break
+                gather(self._cond, self._first_at, lambda: self._closing or self._flushing > 0)
                 work, self._pending = self._pending, []
                 self._busy = True
             anomalies = AnomalyBatch.concat([a for a, _ in work])

@@ -13,6 +13,7 @@ import psycopg
 from rxpipe.errors import StorageError
 from rxpipe.model import TickBatch
 from rxpipe.signals import SignalBatch
+from rxpipe.storage.gather import gather
 from rxpipe.storage.ticks import TickStore
 
 log = logging.getLogger(__name__)
@@ -26,6 +27,8 @@ class _Lane:
         self.coalesce = coalesce
         self.queue: deque[TickBatch] = deque()
         self.pending = 0
+        self.first_at = 0.0  # when the oldest queued batch arrived
+        self.flushing = 0  # callers of flush() waiting: write at once
         self.busy = False
         self.closing = False
         self.cond = threading.Condition()
@@ -42,6 +45,8 @@ class _Lane:
                 raise StorageError("the tick sink is closed")
             while self.pending >= max_pending and not self.closing:
                 self.cond.wait(0.5)
+            if not self.queue:
+                self.first_at = time.monotonic()
             self.queue.append(batch)
             self.pending += len(batch)
             self.cond.notify_all()
@@ -55,6 +60,11 @@ class _Lane:
                 if self.closing:
                     return None
                 self.cond.wait()
+            gather(
+                self.cond,
+                self.first_at,
+                lambda: self.pending >= self.coalesce or self.closing or self.flushing > 0,
+            )
             parts: list[TickBatch] = []
             size = 0
             while self.queue and (not parts or size + len(self.queue[0]) <= self.coalesce):
@@ -165,11 +175,16 @@ class TickSink:
         deadline = None if timeout is None else time.monotonic() + timeout
         for lane in self._lanes:
             with lane.cond:
-                while not lane.idle():
-                    left = None if deadline is None else deadline - time.monotonic()
-                    if left is not None and left <= 0:
-                        return False
-                    lane.cond.wait(0.5 if left is None else min(left, 0.5))
+                lane.flushing += 1
+                lane.cond.notify_all()
+                try:
+                    while not lane.idle():
+                        left = None if deadline is None else deadline - time.monotonic()
+                        if left is not None and left <= 0:
+                            return False
+                        lane.cond.wait(0.5 if left is None else min(left, 0.5))
+                finally:
+                    lane.flushing -= 1
         return True
 
     def close(self, timeout: float | None = None) -> bool:

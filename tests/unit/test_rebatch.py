@@ -111,3 +111,20 @@ def test_drain_ends_with_a_stages_error_and_blocks_a_source_too_far_ahead() -> N
     blocked.join(2.0)
     assert not blocked.is_alive()  # released once the stream ended
     assert [str(e) for e in errors] == ["a sink failed"]
+
+
+def test_drain_lingers_so_a_trickle_makes_fewer_batches() -> None:
+    subject: Subject[TickBatch] = Subject()
+    got: list[int] = []
+    done = threading.Event()
+    subject.pipe(drain(4096, linger_ms=50)).subscribe(
+        lambda b: got.append(len(b)), on_completed=done.set
+    )
+    for k in range(5):  # five small hand-overs within the linger, the worker free meanwhile
+        subject.on_next(ticks(3 * k, 3))
+        time.sleep(0.002)
+    time.sleep(0.15)
+    subject.on_next(ticks(15, 2))
+    subject.on_completed()
+    assert done.wait(2.0)
+    assert got == [15, 2]  # gathered while lingering; the last one flushed by completion
