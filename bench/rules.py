@@ -195,9 +195,7 @@ def latency(
     doc = {
         "rate_ticks_per_s": rate,
         "achieved_ticks_per_s": round(pipeline.stats.ticks_processed / wall),
-        "batching": (
-            f"eager, linger {b.linger_ms:g} ms" if b.eager else f"closes at {b.max_ms:g} ms"
-        )
+        "batching": (f"closes at {b.close_ticks} ticks or {b.max_ms:g} ms")
         + (" (default)" if not batching else ""),
         "probe": "every symbol (alert storm)" if storm else "one symbol",
         "batches": pipeline.stats.batches,
@@ -221,8 +219,8 @@ def run(n_ticks: int = 2_000_000, rate: float = 50_000, seconds: float = 30.0) -
             latency(rate, seconds, batching)
             for batching in (
                 {},
-                {"batch.eager": False},
-                {"batch.eager": False, "batch.max_ms": 5.0},
+                {"batch.close_ticks": 4096},  # closes at max_ticks or max_ms: the 50 ms window
+                {"batch.close_ticks": 4096, "batch.max_ms": 5.0},
             )
         ],
     }

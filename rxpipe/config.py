@@ -40,18 +40,16 @@ class _Section(BaseModel):
 
 
 class BatchSettings(_Section):
-    max_ticks: int = Field(4096, gt=0, description="a batch closes at this many ticks")
-    max_ms: float = Field(50.0, gt=0, description="or after this many milliseconds")
-    eager: bool = Field(
-        True,
-        description="a batch closes as soon as the pipeline is free for it (under load it "
-        "holds every tick that arrived meanwhile); false: only at max_ticks or max_ms",
+    max_ticks: int = Field(4096, gt=0, description="a batch never holds more ticks")
+    max_ms: float = Field(
+        50.0,
+        gt=0,
+        description="when the pipeline is free, a batch closes this long after its first tick",
     )
-    linger_ms: float = Field(
-        2.0,
-        ge=0,
-        description="eager batches: when the pipeline is free, a batch still waits this long "
-        "after its first tick (fewer, larger batches from a trickle of ticks)",
+    close_ticks: int = Field(
+        128,
+        gt=0,
+        description="... or as soon as it holds this many ticks (worth a batch's fixed costs)",
     )
 
 

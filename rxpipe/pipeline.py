@@ -25,7 +25,6 @@ from reactivex.subject import Subject
 from rxpipe.model import TickBatch
 from rxpipe.observability import Tracer
 from rxpipe.operators.drain import drain
-from rxpipe.operators.rebatch import rebatch
 from rxpipe.operators.validate import TickValidator
 from rxpipe.stats import PipelineStats
 
@@ -71,10 +70,10 @@ def _nonempty(batch: TickBatch) -> bool:
 class Pipeline:
     """Wires ``source`` → validate → batching → ``operators`` → every sink.
 
-    With ``eager`` (the default), the operators and sinks run on a worker thread that takes
-    everything the source handed over while it was busy as its next batch (see
-    :func:`~rxpipe.operators.drain.drain`): a tick waits only for the batch in progress.
-    Otherwise a batch closes at ``max_ticks`` ticks or after ``max_ms`` milliseconds.
+    The operators and sinks run on a worker thread of their own (see
+    :func:`~rxpipe.operators.drain.drain`). A batch holds at most ``max_ticks`` ticks; when the
+    worker is free it closes once it holds ``close_ticks`` or ``max_ms`` after its first tick;
+    a busy worker takes everything that arrived meanwhile.
 
     ``start`` subscribes; ``stop`` ends the source, delivers the batch being built, flushes
     every sink, and says whether all of it finished within the timeout.
@@ -89,8 +88,7 @@ class Pipeline:
         validator: TickValidator | None = None,
         max_ticks: int = 4096,
         max_ms: float = 50.0,
-        eager: bool = True,
-        linger_ms: float = 2.0,
+        close_ticks: int = 128,
         source_name: str = "",
         tracer: Tracer | None = None,
     ) -> None:
@@ -101,8 +99,7 @@ class Pipeline:
         self.validator = validator if validator is not None else TickValidator()
         self.max_ticks = max_ticks
         self.max_ms = max_ms
-        self.eager = eager
-        self.linger_ms = linger_ms
+        self.close_ticks = close_ticks
         self.source_name = source_name
         self.stats = PipelineStats()
         self.error: BaseException | None = None
@@ -156,9 +153,7 @@ class Pipeline:
             ops.map(self._count_in),
             ops.map(self._validate),
             ops.filter(_nonempty),
-            drain(self.max_ticks, self.linger_ms)
-            if self.eager
-            else rebatch(self.max_ticks, self.max_ms),
+            drain(self.max_ticks, self.max_ms, self.close_ticks),
             ops.map(self._enter_operators),
             *self.operators,
         )
@@ -184,7 +179,7 @@ class Pipeline:
         def left() -> float | None:
             return None if deadline is None else max(0.0, deadline - time.monotonic())
 
-        self._stop.on_next(True)  # completes the stream: rebatch emits what it holds
+        self._stop.on_next(True)  # completes the stream: the worker delivers what it holds
         self._done.wait(left())
         if self._subscription is not None:
             self._subscription.dispose()

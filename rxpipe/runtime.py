@@ -189,7 +189,8 @@ class Runtime:
                     self.alert_sink.reload(conn)
                 if self.hub is not None:
                     self.alert_sink.listeners.append(self.hub.on_alert)
-                sinks.append(self.alert_sink)
+                # first: alerts are what a tick's latency is measured by; storage only enqueues
+                sinks.insert(len(extra_sinks or []), self.alert_sink)
                 if notify:
                     self._start_notifications(db)
         if self.hub is not None:
@@ -202,8 +203,7 @@ class Runtime:
             validator=TickValidator(self.settings.validation.tolerance_ms),
             max_ticks=self.settings.batch.max_ticks,
             max_ms=self.settings.batch.max_ms,
-            eager=self.settings.batch.eager,
-            linger_ms=self.settings.batch.linger_ms,
+            close_ticks=self.settings.batch.close_ticks,
             source_name=source_name or self.settings.source,
         )
         return self.pipeline

@@ -39,19 +39,23 @@ def _resum(row, n):
 
 
 @kernel(inline="always")
+def _stats(mean, m2, n, v, min_periods):
+    """Mean, sample std and z-score of ``v`` against ``n`` values summed as ``mean``, ``m2``
+    (NaN below ``min_periods`` values or 2; z NaN for a zero std)."""
+    if n < min_periods or n < 2:
+        return np.nan, np.nan, np.nan
+    sd = math.sqrt(max(m2, 0.0) / (n - 1))
+    return mean, sd, (v - mean) / sd if sd > 0.0 else np.nan
+
+
+@kernel(inline="always")
 def count_step(buf, count, mean, m2, s, v, min_periods):
     """One tick of :func:`rolling_count`: ``(mean, std, z)`` of ``v`` against symbol ``s``'s
     window before it, then ``v`` joins the window (a non-finite ``v`` does not). ``count[s]``
     counts values until the window is full, then wraps in ``[w, 2w)`` (see ``slots``)."""
     w = buf.shape[1]
     c = count[s]
-    n = c if c < w else w
-    if n >= min_periods and n >= 2:
-        mu = mean[s]
-        sd = math.sqrt(max(m2[s], 0.0) / (n - 1))
-        z = (v - mu) / sd if sd > 0.0 else np.nan
-    else:
-        mu = sd = z = np.nan
+    mu, sd, z = _stats(mean[s], m2[s], c if c < w else w, v, min_periods)
     if not np.isfinite(v):
         return mu, sd, z
     slot = ring_slot(c, w)
@@ -141,12 +145,7 @@ def time_step(vals, tss, head, size, mean, m2, ops, s, t, v, horizon_ns, min_per
                 mean[s], m2[s] = _resum_ring(vals[s], head[s] & mask, size[s])
         ops[s] += 1
     n = size[s]
-    if n >= min_periods and n >= 2:
-        mu = mean[s]
-        sd = math.sqrt(max(m2[s], 0.0) / (n - 1))
-        z = (v - mu) / sd if sd > 0.0 else np.nan
-    else:
-        mu = sd = z = np.nan
+    mu, sd, z = _stats(mean[s], m2[s], n, v, min_periods)
     if not np.isfinite(v):
         return mu, sd, z
     slot = (head[s] + n) & mask

@@ -1,12 +1,15 @@
 """Rx operators over tick batches; import as ``import rxpipe.operators as rxo``.
 
 Each is a function returning ``Callable[[Observable], Observable]``, to compose with
-``source.pipe(rxo.validate(), rxo.rebatch(), rxo.detect())``. The stateful detectors behind
+``source.pipe(rxo.validate(), rxo.rebatch(), rxo.detect())`` (``rebatch`` closes batches on the
+calling thread and a timer; ``drain``, what the app's pipeline uses, hands them to a worker
+thread that closes them when they are worth processing). The stateful detectors behind
 them (:class:`DetectorSet`, :class:`ZScore`, :class:`Rollups`, :class:`TickValidator`) have one
 verb, ``update(batch)``, and can be used without Rx.
 """
 
 from rxpipe.operators.detectors import DetectorConfig, DetectorSet
+from rxpipe.operators.drain import drain
 from rxpipe.operators.rebatch import rebatch
 from rxpipe.operators.rollups import Rollups
 from rxpipe.operators.validate import TickValidator, validate
@@ -19,6 +22,7 @@ __all__ = [
     "TickValidator",
     "ZScore",
     "detect",
+    "drain",
     "rebatch",
     "validate",
     "zscore",

@@ -196,7 +196,7 @@ class _Compiler:
             right = _Compiled(NUM, lambda b, v=SEVERITY_WORDS[right.const]: np.float64(v))
         self.need(node.left, left, NUM, f"'{op}' compares numbers")
         self.need(node.right, right, NUM, f"'{op}' compares numbers")
-        cmp = {
+        cmp = {  # numpy compares NaN without a warning: no errstate needed (tested)
             "<": np.less,
             "<=": np.less_equal,
             ">": np.greater,
@@ -214,9 +214,7 @@ class _Compiler:
 
             left = _Compiled(NUM, looked_at)
             self.first_value = looked_at
-        return _Compiled(
-            BOOL, lambda b, lhs=left.fn, rhs=right.fn, c=cmp: _compare(c, lhs(b), rhs(b))
-        )
+        return _Compiled(BOOL, lambda b, lhs=left.fn, rhs=right.fn, c=cmp: c(lhs(b), rhs(b)))
 
     # -- functions ---------------------------------------------------------------------------
 
@@ -497,7 +495,11 @@ _FUNCTIONS = {
 
 
 def _series(x: Any, b: SignalBatch) -> np.ndarray:
-    return np.ascontiguousarray(np.broadcast_to(np.asarray(x, np.float64), (len(b),)))
+    """``x`` as a contiguous float column of the batch's length (a constant is repeated)."""
+    n = len(b)
+    if isinstance(x, np.ndarray) and x.dtype == np.float64 and x.shape == (n,):
+        return x if x.flags.c_contiguous else np.ascontiguousarray(x)
+    return np.ascontiguousarray(np.broadcast_to(np.asarray(x, np.float64), (n,)))
 
 
 def _ensure(st: SymbolState, sym: np.ndarray) -> None:
@@ -537,11 +539,6 @@ def _divide(a: Any, b: Any) -> Any:
 def _mod(a: Any, b: Any) -> Any:
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.mod(a, b)
-
-
-def _compare(c: Any, left: Any, right: Any) -> Any:
-    with np.errstate(invalid="ignore"):
-        return c(left, right)
 
 
 def compile_rule(

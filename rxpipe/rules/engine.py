@@ -123,15 +123,22 @@ class _Live:
     last_notified: dict[int, int] = field(default_factory=dict)
     last_value: dict[int, float] = field(default_factory=dict)
     applies: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))  # per symbol id
+    applies_known: int = 0  # how many symbols the table held when ``applies`` was made
     identity: dict[int, tuple[str, dict[str, str]]] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        self.for_ns = int(self.rule.for_s * NS)
+        self.keep_ns = int(self.rule.keep_firing_for_s * NS)
+
     def applies_to(self, symbols: SymbolTable, n: int) -> np.ndarray:
-        """Whether the rule watches each symbol id below ``n`` (cached: names never change)."""
-        if len(self.applies) < n:
+        """Whether the rule watches each symbol id below ``n`` (cached until a symbol is
+        interned: a name's answer never changes, but new names arrive)."""
+        known = len(symbols)
+        if len(self.applies) < n or self.applies_known != known:
             self.applies = np.array(
-                [s < len(symbols) and self.rule.applies_to(symbols.name(s)) for s in range(n)],
-                bool,
+                [s < known and self.rule.applies_to(symbols.name(s)) for s in range(n)], bool
             )
+            self.applies_known = known
         return self.applies[:n]
 
     def fingerprint_labels(self, symbols: SymbolTable, sym: int) -> tuple[str, dict[str, str]]:
@@ -223,18 +230,20 @@ class AlertEngine:
                     ticks.ts,
                     result.fired,
                     lv.applies_to(self.symbols, lv.state.n_symbols),
-                    int(lv.rule.for_s * NS),
-                    int(lv.rule.keep_firing_for_s * NS),
+                    lv.for_ns,
+                    lv.keep_ns,
                     lv.state["state"],
                     lv.state["since"],
                     lv.state["last_true"],
                     idx,
                     kind,
                 )
-                for i, k in zip(idx[:n].tolist(), kind[:n].tolist(), strict=True):
-                    at = int(ticks.ts[i])
-                    e = self._event(lv, int(ticks.symbol[i]), _STATE[k], at, float(result.value[i]))
-                    events.append((at, order, e))
+                if n:
+                    for i, k in zip(idx[:n].tolist(), kind[:n].tolist(), strict=True):
+                        at = int(ticks.ts[i])
+                        value = float(result.value[i])
+                        e = self._event(lv, int(ticks.symbol[i]), _STATE[k], at, value)
+                        events.append((at, order, e))
                 if lv.last_notified:
                     events += [(t, order, e) for t, e in self._repeats(lv, int(ticks.ts[-1]))]
         finally:

@@ -14,7 +14,7 @@ import psycopg
 from rxpipe.errors import StorageError
 from rxpipe.rules.engine import AlertEngine, AlertEvent
 from rxpipe.signals import SignalBatch
-from rxpipe.storage.gather import gather
+from rxpipe.storage.gather import Flushes, gather
 from rxpipe.storage.rules import AlertStore, RuleStore
 
 log = logging.getLogger(__name__)
@@ -39,8 +39,8 @@ class AlertSink:
         self.on_reload: Callable[[int], Any] | None = None  # told how many rules are enabled
         self._queue: list[AlertEvent] = []
         self._first_at = 0.0  # when the oldest queued event arrived
-        self._flushing = 0
         self._cond = threading.Condition()
+        self._flushes = Flushes(self._cond)
         self._busy = False
         self._closing = False
         self._version = ""
@@ -68,18 +68,7 @@ class AlertSink:
 
     def flush(self, timeout: float | None = None) -> bool:
         deadline = None if timeout is None else time.monotonic() + timeout
-        with self._cond:
-            self._flushing += 1
-            self._cond.notify_all()
-            try:
-                while self._queue or self._busy:
-                    left = None if deadline is None else deadline - time.monotonic()
-                    if left is not None and left <= 0:
-                        return False
-                    self._cond.wait(0.5 if left is None else min(left, 0.5))
-            finally:
-                self._flushing -= 1
-        return True
+        return self._flushes.wait_idle(lambda: not self._queue and not self._busy, deadline)
 
     def close(self, timeout: float | None = None) -> bool:
         done = self.flush(timeout)
@@ -116,7 +105,7 @@ class AlertSink:
                 if self._closing and not self._queue:
                     break
                 if self._queue:
-                    gather(self._cond, self._first_at, lambda: self._closing or self._flushing > 0)
+                    gather(self._cond, self._first_at, lambda: self._closing or bool(self._flushes))
                 work, self._queue = self._queue, []
                 self._busy = bool(work)
             try:

@@ -33,3 +33,33 @@ def gather(
         if left <= 0:
             return
         cond.wait(left)
+
+
+class Flushes:
+    """Callers waiting in a writer's ``flush()``: while there are any, the writer writes at once.
+
+    ``bool(flushes)`` is what the writer's gather asks; ``wait_idle`` is its ``flush``.
+    """
+
+    def __init__(self, cond: threading.Condition) -> None:
+        self.cond = cond
+        self.waiting = 0
+
+    def __bool__(self) -> bool:
+        return self.waiting > 0
+
+    def wait_idle(self, idle: Callable[[], bool], deadline: float | None) -> bool:
+        """Wait until ``idle()`` (checked under ``cond``), or False once ``deadline`` (a
+        ``time.monotonic()`` reading; None: no limit) has passed."""
+        with self.cond:
+            self.waiting += 1
+            self.cond.notify_all()
+            try:
+                while not idle():
+                    left = None if deadline is None else deadline - time.monotonic()
+                    if left is not None and left <= 0:
+                        return False
+                    self.cond.wait(0.5 if left is None else min(left, 0.5))
+            finally:
+                self.waiting -= 1
+        return True

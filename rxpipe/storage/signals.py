@@ -24,7 +24,7 @@ from rxpipe.signals import (
     SignalBatch,
 )
 from rxpipe.storage.copy_binary import encode_columns
-from rxpipe.storage.gather import gather
+from rxpipe.storage.gather import Flushes, gather
 from rxpipe.storage.ticks import IdMap
 
 log = logging.getLogger(__name__)
@@ -146,8 +146,8 @@ class SignalSink:
         self._factory = store_factory
         self._pending: list[tuple[AnomalyBatch, RollupBatch]] = []
         self._first_at = 0.0  # when the oldest pending batch arrived
-        self._flushing = 0
         self._cond = threading.Condition()
+        self._flushes = Flushes(self._cond)
         self._busy = False
         self._closing = False
         self.anomalies_stored = 0
@@ -169,18 +169,7 @@ class SignalSink:
 
     def flush(self, timeout: float | None = None) -> bool:
         deadline = None if timeout is None else time.monotonic() + timeout
-        with self._cond:
-            self._flushing += 1
-            self._cond.notify_all()
-            try:
-                while self._pending or self._busy:
-                    left = None if deadline is None else deadline - time.monotonic()
-                    if left is not None and left <= 0:
-                        return False
-                    self._cond.wait(0.5 if left is None else min(left, 0.5))
-            finally:
-                self._flushing -= 1
-        return True
+        return self._flushes.wait_idle(lambda: not self._pending and not self._busy, deadline)
 
     def close(self, timeout: float | None = None) -> bool:
         done = self.flush(timeout)
@@ -198,7 +187,7 @@ class SignalSink:
                     self._cond.wait()
                 if not self._pending:
                     break
-                gather(self._cond, self._first_at, lambda: self._closing or self._flushing > 0)
+                gather(self._cond, self._first_at, lambda: self._closing or bool(self._flushes))
                 work, self._pending = self._pending, []
                 self._busy = True
             anomalies = AnomalyBatch.concat([a for a, _ in work])

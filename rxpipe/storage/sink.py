@@ -13,7 +13,7 @@ import psycopg
 from rxpipe.errors import StorageError
 from rxpipe.model import TickBatch
 from rxpipe.signals import SignalBatch
-from rxpipe.storage.gather import gather
+from rxpipe.storage.gather import Flushes, gather
 from rxpipe.storage.ticks import TickStore
 
 log = logging.getLogger(__name__)
@@ -28,10 +28,10 @@ class _Lane:
         self.queue: deque[TickBatch] = deque()
         self.pending = 0
         self.first_at = 0.0  # when the oldest queued batch arrived
-        self.flushing = 0  # callers of flush() waiting: write at once
         self.busy = False
         self.closing = False
         self.cond = threading.Condition()
+        self.flushes = Flushes(self.cond)
         self.stored = 0
         self.duplicates = 0
         self.failures = 0
@@ -63,7 +63,7 @@ class _Lane:
             gather(
                 self.cond,
                 self.first_at,
-                lambda: self.pending >= self.coalesce or self.closing or self.flushing > 0,
+                lambda: self.pending >= self.coalesce or self.closing or bool(self.flushes),
             )
             parts: list[TickBatch] = []
             size = 0
@@ -173,19 +173,7 @@ class TickSink:
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until everything put so far is committed; False if ``timeout`` ran out."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        for lane in self._lanes:
-            with lane.cond:
-                lane.flushing += 1
-                lane.cond.notify_all()
-                try:
-                    while not lane.idle():
-                        left = None if deadline is None else deadline - time.monotonic()
-                        if left is not None and left <= 0:
-                            return False
-                        lane.cond.wait(0.5 if left is None else min(left, 0.5))
-                finally:
-                    lane.flushing -= 1
-        return True
+        return all(lane.flushes.wait_idle(lane.idle, deadline) for lane in self._lanes)
 
     def close(self, timeout: float | None = None) -> bool:
         """Flush, then stop the writer threads."""

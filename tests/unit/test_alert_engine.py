@@ -250,3 +250,14 @@ def test_the_simulators_labelled_events_fire_the_seed_rules() -> None:
         window = (ev.start_ts, ev.start_ts + 300 * NS)
         near = [s for s in spans if s[0] == ev.symbol and s[1] <= window[1] and s[2] >= window[0]]
         assert near, f"no seed rule fired for {ev}"
+
+
+def test_a_symbol_that_first_appears_mid_stream_is_watched() -> None:
+    """A rule for every symbol watches one interned after the stream began (an exchange or a
+    replay that brings a new pair), not only those known at the first batch."""
+    syms = SymbolTable(["BTCUSDT"])
+    engine = AlertEngine([Rule(name="high", condition="price > 100")], syms)
+    engine.update(ticks([101.0]))
+    late = syms.intern("SOLUSDT")  # id 1, below the engine's state size (8)
+    fired = engine.update(ticks([101.0], symbols=[late], start_s=5))
+    assert states(fired) == [("SOLUSDT", "firing", 6)]

@@ -117,7 +117,7 @@ def test_drain_lingers_so_a_trickle_makes_fewer_batches() -> None:
     subject: Subject[TickBatch] = Subject()
     got: list[int] = []
     done = threading.Event()
-    subject.pipe(drain(4096, linger_ms=50)).subscribe(
+    subject.pipe(drain(4096, max_ms=50, close_ticks=100)).subscribe(
         lambda b: got.append(len(b)), on_completed=done.set
     )
     for k in range(5):  # five small hand-overs within the linger, the worker free meanwhile
@@ -128,3 +128,18 @@ def test_drain_lingers_so_a_trickle_makes_fewer_batches() -> None:
     subject.on_completed()
     assert done.wait(2.0)
     assert got == [15, 2]  # gathered while lingering; the last one flushed by completion
+
+
+def test_drain_closes_a_lingering_batch_once_it_holds_close_ticks() -> None:
+    subject: Subject[TickBatch] = Subject()
+    got: list[tuple[float, int]] = []
+    subject.pipe(drain(4096, max_ms=5_000, close_ticks=10)).subscribe(
+        lambda b: got.append((time.monotonic(), len(b)))
+    )
+    t0 = time.monotonic()
+    subject.on_next(ticks(0, 4))
+    subject.on_next(ticks(4, 8))  # 12 >= 10: closes now, not after 5 s
+    deadline = time.monotonic() + 2.0
+    while not got and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert got and got[0][1] == 12 and got[0][0] - t0 < 1.0
