@@ -245,9 +245,10 @@ class LiveHub:
     # -- reads (any thread) -----------------------------------------------------------------
 
     def latest(self) -> dict[str, dict[str, Any]]:
-        """The last tick and signals of every symbol seen."""
+        """The last tick and signals of every symbol seen, as JSON values: a signal still
+        warming up (NaN) or not finite is None."""
         with self._lock:
-            return {self.symbols.name(s): dict(d) for s, d in self._latest.items()}
+            return {self.symbols.name(s): _finite(d, keep_ts=True) for s, d in self._latest.items()}
 
     def recent_ticks(
         self, symbol: str, before: tuple[int, int] | None = None, limit: int = 100
@@ -323,11 +324,12 @@ def _column(name: str, ticks: TickBatch, columns: dict[str, np.ndarray]) -> np.n
     return col if col is not None else np.full(len(ticks), np.nan)
 
 
-def _finite(doc: dict[str, Any]) -> dict[str, Any]:
+def _finite(doc: dict[str, Any], keep_ts: bool = False) -> dict[str, Any]:
+    """``doc`` with non-finite floats as None (JSON has no NaN), without ``ts`` unless kept."""
     return {
         k: (v if not isinstance(v, float) or np.isfinite(v) else None)
         for k, v in doc.items()
-        if k != "ts"
+        if keep_ts or k != "ts"
     }
 
 

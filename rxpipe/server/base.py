@@ -38,6 +38,8 @@ class ServerContext:
     limits: ClientLimits
     reads: Reads | None = None
     extra: dict[str, Any] = field(default_factory=dict)  # the broadcaster, the OpenAPI document
+    # the newest page of each (symbol, limit) as sent, with the live hub's version it shows
+    hot_pages: dict[tuple[str, int], tuple[int, str]] = field(default_factory=dict)
 
     @property
     def settings(self) -> Any:

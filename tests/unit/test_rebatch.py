@@ -25,17 +25,20 @@ def ticks(start: int, n: int) -> TickBatch:
     )
 
 
+def stream(sizes: list[int]) -> list[TickBatch]:
+    """Batches of the given sizes whose seq runs 0, 1, 2, ... across them."""
+    starts = np.cumsum([0, *sizes])
+    return [ticks(int(start), n) for start, n in zip(starts, sizes, strict=False)]
+
+
 @settings(max_examples=100, deadline=None)
 @given(sizes=st.lists(st.integers(0, 50), max_size=30), limit=st.integers(1, 40))
 def test_count_limit_keeps_every_tick_in_order(sizes, limit) -> None:
-    batches, start = [], 0
-    for n in sizes:
-        batches.append(ticks(start, n))
-        start += n
+    batches = stream(sizes)
     out = rx.from_iterable(batches).pipe(rebatch(limit, max_ms=10_000), ops.to_list()).run()
     assert all(0 < len(b) <= limit for b in out)
     assert all(len(b) == limit for b in out[:-1])
-    assert TickBatch.concat(out).seq.tolist() == list(range(start))
+    assert TickBatch.concat(out).seq.tolist() == list(range(sum(sizes)))
 
 
 def test_time_limit_closes_a_small_batch() -> None:
@@ -56,13 +59,9 @@ def test_time_limit_closes_a_small_batch() -> None:
 @settings(max_examples=100, deadline=None)
 @given(sizes=st.lists(st.integers(0, 50), max_size=30), limit=st.integers(1, 40))
 def test_drain_keeps_every_tick_in_order(sizes, limit) -> None:
-    batches, start = [], 0
-    for n in sizes:
-        batches.append(ticks(start, n))
-        start += n
-    out = rx.from_iterable(batches).pipe(drain(limit), ops.to_list()).run()
+    out = rx.from_iterable(stream(sizes)).pipe(drain(limit), ops.to_list()).run()
     assert all(0 < len(b) <= limit for b in out)
-    assert TickBatch.concat(out).seq.tolist() == list(range(start))
+    assert TickBatch.concat(out).seq.tolist() == list(range(sum(sizes)))
 
 
 def test_drain_closes_a_batch_at_once_when_idle_and_grows_it_under_load() -> None:
