@@ -254,6 +254,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         if configured is None:  # the user needs it for mutating calls; it is theirs to see
             print(f"  API token (generated for this run): {token}", file=sys.stderr)
         loop = asyncio.get_running_loop()
+        await _first_batch(rt)
+        rt.settle()
         stopping = asyncio.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stopping.set)
@@ -269,6 +271,14 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     asyncio.run(serve())
     return 0
+
+
+async def _first_batch(rt: Runtime, timeout_s: float = 30.0) -> None:
+    """Until the pipeline has processed a batch (its kernels are compiled), or ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    p = rt.pipeline
+    while p is not None and p.stats.ticks_processed == 0 and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
 
 
 def cmd_score(args: argparse.Namespace) -> int:
