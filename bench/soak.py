@@ -21,6 +21,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from bench.data import CACHE
 from bench.server import _free_port
 from rxpipe.storage.embedded import EmbeddedPostgres
@@ -127,14 +129,28 @@ def run(minutes: float = 60.0, every_s: float = 30.0) -> dict[str, Any]:
         shutil.rmtree(data_dir, ignore_errors=True)
     settled = [s for s in samples if s["minute"] >= min(5.0, minutes / 2)]
     first, last = (settled[0], settled[-1]) if settled else ({}, {})
+    rates = [s["chart_updates_per_s"] for s in samples]
     return {
         "benchmark": "soak",
         "minutes": minutes,
         "samples": samples,
         "server_rss_mb_after_warmup": [first.get("server_rss_mb"), last.get("server_rss_mb")],
         "browser_heap_mb_after_warmup": [first.get("browser_heap_mb"), last.get("browser_heap_mb")],
-        "chart_updates_per_s_min": min((s["chart_updates_per_s"] for s in samples), default=0),
+        # growth as the least-squares slope over the samples after warm-up: the first and the
+        # last sample alone are at the mercy of where each collector happened to be
+        "server_rss_mb_per_hour": _slope_per_hour(settled, "server_rss_mb"),
+        "browser_heap_mb_per_hour": _slope_per_hour(settled, "browser_heap_mb"),
+        "chart_updates_per_s_min": min(rates, default=0),
+        "chart_updates_per_s_median": float(np.median(rates)) if rates else 0,
     }
+
+
+def _slope_per_hour(samples: list[dict[str, Any]], key: str) -> float | None:
+    points = [(s["minute"], s[key]) for s in samples if s.get(key) is not None]
+    if len(points) < 3:
+        return None
+    minutes, values = np.array(points).T
+    return round(float(np.polyfit(minutes, values, 1)[0] * 60), 2)
 
 
 def main() -> None:

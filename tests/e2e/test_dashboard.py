@@ -83,9 +83,8 @@ def test_the_dashboard_loads_streams_and_has_no_console_errors(page: Any, app: A
     wait_until(page, lambda: points(page, "signals") > 0)
     assert points(page, "candles") > 0  # the backfilled hour shows as one-minute candles
     first = points(page, "signals")
-    wait_until(
-        page, lambda: points(page, "signals") > first + 5, timeout=10
-    )  # >= 4 updates a second
+    # the chart keeps receiving points (the rate, 5 updates a second, is measured by bench.soak)
+    wait_until(page, lambda: points(page, "signals") > first + 5, timeout=10)
     last_close = page.evaluate(
         "() => { const d = Bokeh.documents[0].get_model_by_name('candles').data; return d.close[d.close.length - 1]; }"
     )
