@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 from numba import njit
 
 INACTIVE, PENDING, FIRING = 0, 1, 2
@@ -20,6 +21,8 @@ def transitions(
     false for ``keep_ns`` (Prometheus' ``keep_firing_for``: a burst of true ticks is one alert).
     Symbols with ``applies[s]`` False are skipped.
     """
+    if not _anything_to_do(fired, state):  # the common batch: nothing true, nothing pending
+        return 0
     k = 0
     for i in range(symbol.shape[0]):
         s = symbol[i]
@@ -50,3 +53,18 @@ def transitions(
             state[s] = INACTIVE
             k += 1
     return k
+
+
+@njit(cache=True)
+def _anything_to_do(fired, state):
+    """Whether a tick's condition holds or a symbol's alert is pending or firing: if neither,
+    the walk would change nothing (scanning the flags is several times cheaper than the walk's
+    per-symbol lookups)."""
+    for s in range(state.shape[0]):
+        if state[s] != INACTIVE:
+            return True
+    flags = fired.view(np.uint8)
+    seen = np.uint8(0)
+    for i in range(flags.shape[0]):  # no early exit: this loop vectorises
+        seen |= flags[i]
+    return seen != 0
