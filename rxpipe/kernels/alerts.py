@@ -21,8 +21,8 @@ def transitions(
     false for ``keep_ns`` (Prometheus' ``keep_firing_for``: a burst of true ticks is one alert).
     Symbols with ``applies[s]`` False are skipped.
     """
-    if not _anything_to_do(fired, state):  # the common batch: nothing true, nothing pending
-        return 0
+    if not _anything_to_do(ts, fired, state, last_true, keep_ns):
+        return 0  # the common batch: nothing true, nothing pending, nothing due to resolve
     k = 0
     for i in range(symbol.shape[0]):
         s = symbol[i]
@@ -56,15 +56,24 @@ def transitions(
 
 
 @njit(cache=True)
-def _anything_to_do(fired, state):
-    """Whether a tick's condition holds or a symbol's alert is pending or firing: if neither,
-    the walk would change nothing (scanning the flags is several times cheaper than the walk's
-    per-symbol lookups)."""
-    for s in range(state.shape[0]):
-        if state[s] != INACTIVE:
-            return True
+def _anything_to_do(ts, fired, state, last_true, keep_ns):
+    """Whether the walk could change anything: a tick's condition holds, an alert is pending
+    (a false tick cancels it), or a firing alert's condition has been false for ``keep_ns`` by
+    the batch's last time. Scanning the flags vectorises and is several times cheaper than
+    the walk's per-symbol lookups; alerts firing through their ``keep_firing_for`` no longer
+    force the walk."""
     flags = fired.view(np.uint8)
     seen = np.uint8(0)
     for i in range(flags.shape[0]):  # no early exit: this loop vectorises
         seen |= flags[i]
-    return seen != 0
+    if seen != 0:
+        return True
+    newest = ts[0] if ts.shape[0] else 0
+    for i in range(ts.shape[0]):
+        newest = max(newest, ts[i])
+    for s in range(state.shape[0]):
+        if state[s] == PENDING:
+            return True
+        if state[s] == FIRING and newest - last_true[s] >= keep_ns:
+            return True
+    return False

@@ -4,8 +4,8 @@ The source hands its batches over and goes on; one worker thread runs everything
 and each time it is free it takes *all* the ticks waiting (up to ``max_ticks``) as its next
 batch. At low load a tick waits for nothing but the batch in progress; under load the waiting
 ticks pile up while a batch is processed, so batches grow and the per-batch costs are shared by
-more ticks. This is the batching of LMAX's disruptor and of Kafka's producer with ``linger.ms``
-0: no timer decides when a batch closes, so latency is not traded for throughput.
+more ticks. This is the batching of LMAX's disruptor and of Kafka's producer: a busy worker's
+next batch is whatever piled up, not what a timer allows.
 
 When the worker is free, a batch lingers (Kafka's ``linger.ms``) until it is worth its fixed
 costs (every rule runs once per batch, whatever its size): it closes once it holds

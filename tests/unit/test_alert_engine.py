@@ -2,6 +2,8 @@
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from rxpipe.errors import InputError
 from rxpipe.model import SymbolTable, TickBatch
@@ -67,6 +69,30 @@ def test_keep_firing_for_turns_a_burst_into_one_alert() -> None:
         prices = [101, 99, 101, 99, 99, 99, 99, 99][lo : lo + 3]
         got += split.update(ticks(prices, start_s=lo))
     assert states(got) == states(ev)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    above=st.lists(st.booleans(), min_size=1, max_size=40),
+    cuts=st.lists(st.integers(1, 40), max_size=8),
+    for_s=st.integers(0, 3),
+    keep_s=st.integers(0, 4),
+)
+def test_any_split_into_batches_gives_the_same_alerts(above, cuts, for_s, keep_s) -> None:
+    # batches without a true tick, with alerts firing through keep_firing_for, pending or due
+    # to resolve: the state machine's shortcut for quiet batches must change nothing
+    rule = Rule(
+        name="high", condition="price > 100", **{"for": f"{for_s}s"}, keep_firing_for=f"{keep_s}s"
+    )
+    prices = [101.0 if a else 99.0 for a in above]
+    whole = states(AlertEngine([rule], SYMS).update(ticks(prices)))
+    split, got, lo = AlertEngine([rule], SYMS), [], 0
+    for size in [*cuts, len(prices)]:
+        got += split.update(ticks(prices[lo : lo + size], start_s=lo))
+        lo += size
+        if lo >= len(prices):
+            break
+    assert states(got) == whole
 
 
 def test_shared_series_give_the_same_alerts_and_are_dropped_when_unused() -> None:
