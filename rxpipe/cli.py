@@ -254,11 +254,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         if configured is None:  # the user needs it for mutating calls; it is theirs to see
             print(f"  API token (generated for this run): {token}", file=sys.stderr)
         loop = asyncio.get_running_loop()
-        await _first_batch(rt)
-        rt.settle()
         stopping = asyncio.Event()
+        # after the server starts: Bokeh's server sets handlers of its own that stop the loop
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stopping.set)
+        await _first_batch(rt, stopping)
+        if not stopping.is_set():
+            rt.settle()
         while not stopping.is_set():
             try:
                 await asyncio.wait_for(stopping.wait(), timeout=10.0)
@@ -273,11 +275,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _first_batch(rt: Runtime, timeout_s: float = 30.0) -> None:
-    """Until the pipeline has processed a batch (its kernels are compiled), or ``timeout_s``."""
+async def _first_batch(rt: Runtime, stopping: asyncio.Event, timeout_s: float = 30.0) -> None:
+    """Until the pipeline has processed a batch (its kernels are compiled), ``timeout_s`` has
+    passed or the app is stopping."""
     deadline = time.monotonic() + timeout_s
     p = rt.pipeline
     while p is not None and p.stats.ticks_processed == 0 and time.monotonic() < deadline:
+        if stopping.is_set():
+            return
         await asyncio.sleep(0.05)
 
 

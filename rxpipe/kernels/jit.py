@@ -1,9 +1,10 @@
-"""How rxpipe compiles a kernel: numba, cached on disk, without the GIL, without reference
-counting.
+"""How rxpipe compiles a kernel: numba, cached on disk, without reference counting.
 
-Kernels touch no Python objects, so they release the GIL: the storage writers' threads encode
-their COPY data while the pipeline's worker computes the next batch, and neither waits for the
-other (with the GIL held, a writer encoding a large batch stalled the pipeline for as long).
+Kernels touch no Python objects, so the ones that run beside the pipeline's release the GIL
+(``nogil=True``: the COPY encoder, the simulator, validation): the storage writers'
+threads encode their COPY data while the pipeline's worker computes the next batch, and neither
+waits for the other (with the GIL held, a writer encoding a large batch stalled the pipeline for
+as long). The detectors' kernels keep it.
 
 Kernels read and write the arrays they are given and never allocate, so they need none of
 numba's runtime reference counting. Without it, one kernel calling another's per-tick step
