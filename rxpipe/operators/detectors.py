@@ -142,8 +142,9 @@ class DetectorSet:
 
     def update(self, batch: TickBatch) -> SignalBatch:
         n = len(batch)
-        if n and int(batch.symbol.max()) >= self.state.n_symbols:
-            self.state.ensure(int(batch.symbol.max()) + 1)
+        top = int(batch.symbol.max()) if n else -1
+        if top >= self.state.n_symbols:  # a new symbol: the state grows, the tuple is rebuilt
+            self.state.ensure(top + 1)
             self._kernel_state = None
         if self._kernel_state is None:
             self._kernel_state = det_k.State(**self.state.arrays)
