@@ -8,7 +8,7 @@ shared by every stage of a pipeline.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -27,6 +27,7 @@ TICK_DTYPES: dict[str, npt.DTypeLike] = {
     "seq": np.int64,
     "source": np.int16,
 }
+_COLUMN_DTYPES = tuple((name, np.dtype(dt)) for name, dt in TICK_DTYPES.items())  # field order
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,14 +53,12 @@ class TickBatch:
 
     def __post_init__(self) -> None:
         n = len(self.symbol)
-        for f in fields(self):
-            col = getattr(self, f.name)
-            if col.dtype != TICK_DTYPES[f.name]:
-                raise TypeError(
-                    f"TickBatch.{f.name} must be {np.dtype(TICK_DTYPES[f.name])}, got {col.dtype}"
-                )
+        for name, dtype in _COLUMN_DTYPES:
+            col = getattr(self, name)
+            if col.dtype != dtype:
+                raise TypeError(f"TickBatch.{name} must be {dtype}, got {col.dtype}")
             if len(col) != n:
-                raise ValueError(f"TickBatch.{f.name} has {len(col)} rows, symbol has {n}")
+                raise ValueError(f"TickBatch.{name} has {len(col)} rows, symbol has {n}")
 
     def __len__(self) -> int:
         return len(self.symbol)
@@ -98,7 +97,15 @@ class TickBatch:
 
     def take(self, index: npt.NDArray[Any] | slice) -> TickBatch:
         """Rows selected by a boolean mask, an index array or a slice (slices are views)."""
-        return TickBatch(**{name: getattr(self, name)[index] for name in TICK_DTYPES})
+        return TickBatch(
+            self.symbol[index],
+            self.ts[index],
+            self.price[index],
+            self.volume[index],
+            self.side[index],
+            self.seq[index],
+            self.source[index],
+        )
 
     @staticmethod
     def concat(batches: list[TickBatch]) -> TickBatch:
@@ -107,7 +114,13 @@ class TickBatch:
         if len(batches) == 1:
             return batches[0]
         return TickBatch(
-            **{name: np.concatenate([getattr(b, name) for b in batches]) for name in TICK_DTYPES}
+            np.concatenate([b.symbol for b in batches]),
+            np.concatenate([b.ts for b in batches]),
+            np.concatenate([b.price for b in batches]),
+            np.concatenate([b.volume for b in batches]),
+            np.concatenate([b.side for b in batches]),
+            np.concatenate([b.seq for b in batches]),
+            np.concatenate([b.source for b in batches]),
         )
 
     @property

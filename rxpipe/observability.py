@@ -85,7 +85,8 @@ class LogBuffer(logging.Handler):
 
 
 class Trace:
-    """The spans of one batch through the pipeline."""
+    """The spans of one batch through the pipeline (kept as readings; the JSON is made only
+    when someone asks for it, not once per batch on the pipeline's thread)."""
 
     def __init__(self, trace_id: int, ticks: int, t0: float | None = None) -> None:
         self.trace_id = trace_id
@@ -93,7 +94,7 @@ class Trace:
         now = time.perf_counter()
         self._t0 = now if t0 is None else t0  # a perf_counter() reading: when the batch began
         self.start_ns = time.time_ns() - int((now - self._t0) * 1e9)
-        self.spans: list[dict[str, Any]] = []
+        self._spans: list[tuple[str, float, float]] = []
 
     @contextmanager
     def span(self, name: str) -> Iterator[None]:
@@ -105,21 +106,27 @@ class Trace:
             self.add(name, t0, t1)
 
     def add(self, name: str, t0: float, t1: float) -> None:
-        self.spans.append(
+        self._spans.append((name, t0, t1))
+
+    @property
+    def spans(self) -> list[dict[str, Any]]:
+        return [
             {
                 "name": name,
                 "offset_ms": round((t0 - self._t0) * 1e3, 4),
                 "duration_ms": round((t1 - t0) * 1e3, 4),
             }
-        )
+            for name, t0, t1 in self._spans
+        ]
 
     def to_json(self) -> dict[str, Any]:
+        spans = self.spans
         return {
             "trace_id": f"{self.trace_id:016x}",
             "timestamp": iso(self.start_ns),
             "ticks": self.ticks,
-            "duration_ms": round(sum(s["duration_ms"] for s in self.spans), 4),
-            "spans": self.spans,
+            "duration_ms": round(sum(s["duration_ms"] for s in spans), 4),
+            "spans": spans,
         }
 
 
@@ -127,14 +134,14 @@ class Tracer:
     """Keeps the last traces (one per delivered batch)."""
 
     def __init__(self, size: int = 500) -> None:
-        self._ring: deque[dict[str, Any]] = deque(maxlen=size)
+        self._ring: deque[Trace] = deque(maxlen=size)
         self._ids = itertools.count(1)
 
     def start(self, ticks: int, t0: float | None = None) -> Trace:
         return Trace(next(self._ids), ticks, t0)
 
     def finish(self, trace: Trace) -> None:
-        self._ring.append(trace.to_json())
+        self._ring.append(trace)
 
     def recent(self, limit: int = 100) -> list[dict[str, Any]]:
-        return list(self._ring)[-limit:][::-1]
+        return [t.to_json() for t in list(self._ring)[-limit:][::-1]]

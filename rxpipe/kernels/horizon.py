@@ -54,8 +54,13 @@ def change_step(closes, cur, first, s, b, ref_b, x):
 @kernel
 def change_pct(symbol, ts, x, horizon_ns, res_ns, closes, cur, first, out):
     """``out[i]`` = 100 * (x[i] / x(t - horizon) - 1); NaN until the symbol has that much history."""
+    exact = horizon_ns % res_ns == 0  # then the reference bucket is a fixed lag behind
+    lag = horizon_ns // res_ns
     for i in range(x.shape[0]):
-        t = ts[i]
-        out[i] = change_step(
-            closes, cur, first, symbol[i], t // res_ns, (t - horizon_ns) // res_ns, x[i]
-        )
+        t, s = ts[i], symbol[i]
+        c = cur[s]
+        lo = c * res_ns
+        # the tick's bucket, by division only when it is not the symbol's current one
+        b = c if c >= 0 and lo <= t < lo + res_ns else t // res_ns
+        ref_b = b - lag if exact else (t - horizon_ns) // res_ns
+        out[i] = change_step(closes, cur, first, s, b, ref_b, x[i])

@@ -10,9 +10,9 @@ open bucket are kept, so median and percentiles are exact order statistics, foun
 bucket closes by one counting pass over 1,024 value bins and a sort of the few prices in the
 bins that hold the wanted ranks (no sort of the bucket). When a bucket outgrows its buffer the
 kernel stops and says where, and the caller grows the buffer and calls again, up to
-``max_exact`` prices. Past that, memory stays bounded: the buffer is sorted and every other
-price kept (each now standing for two), and from then on one tick in two is stored (then one
-in four, ...): a deterministic sample, the same whatever the batching, whose quantiles are
+``max_exact`` prices. Past that, memory stays bounded: every other price is kept (each now
+standing for two), and from then on one tick in two is stored (then one in four, ...): a
+systematic sample of the bucket's ticks, the same whatever the batching, whose quantiles are
 within a fraction of a per cent in rank of the exact ones. Count, sum, min, max, mean, std and
 VWAP stay exact.
 """
@@ -155,53 +155,16 @@ def _emit(s, k, start, counts, acc, prices, out, n_out, hist, buf):
 
 
 @njit(cache=True)
-def sort_by_bins(a, m, hist, buf):
-    """Sort ``a[:m]`` in place: spread the values over ``NBINS`` equal bins between the least
-    and the largest (a counting pass and a scatter into ``buf``), then sort each bin, by
-    insertion when small (as a bin of prices nearly always is). Several times faster than a
-    quicksort on prices; values piled into one bin fall back to a quicksort of that bin."""
-    lo, hi = a[0], a[0]
-    for j in range(m):
-        lo = min(lo, a[j])
-        hi = max(hi, a[j])
-    if hi == lo:
-        return
-    scale = NBINS / (hi - lo)
-    hist[:] = 0
-    for j in range(m):
-        hist[min(int((a[j] - lo) * scale), NBINS - 1)] += 1
-    total = 0
-    for b in range(NBINS):  # the bins' first places
-        total, hist[b] = total + hist[b], total
-    for j in range(m):
-        b = min(int((a[j] - lo) * scale), NBINS - 1)
-        buf[hist[b]] = a[j]
-        hist[b] += 1  # ends as the bin's end
-    start = 0
-    for b in range(NBINS):
-        end = hist[b]
-        if end - start > 32:
-            buf[start:end].sort()
-        else:
-            for j in range(start + 1, end):
-                x, i = buf[j], j
-                while i > start and buf[i - 1] > x:
-                    buf[i] = buf[i - 1]
-                    i -= 1
-                buf[i] = x
-        start = end
-    a[:m] = buf[:m]
-
-
-@njit(cache=True)
-def _compact(prices, s, k, counts, hist, buf):
-    """Halve a full buffer: sort it, keep every other price, store one tick in twice as many."""
+def _compact(prices, s, k, counts):
+    """Halve a full buffer: keep every other price in arrival order and store one tick in twice
+    as many from now on. The bucket keeps exactly its ticks ``n`` with ``n % 2**LEVEL == 0``:
+    the same sample whatever the batching, found in one pass (no sort: a sort of the 60 buffers
+    of ten symbols that fill at the same tick cost a 30 ms pause)."""
     m = counts[s, k, STORED]
     row = prices[s, k]
-    sort_by_bins(row, m, hist, buf)
-    half = m // 2
+    half = (m + 1) // 2
     for j in range(half):
-        row[j] = row[2 * j + 1]
+        row[j] = row[2 * j]
     counts[s, k, STORED] = half
     counts[s, k, LEVEL] += 1
 
@@ -235,7 +198,7 @@ def rollup(
                 if cap < max_exact:
                     grow = True
                 else:
-                    _compact(prices, s, k, counts, hist, buf)
+                    _compact(prices, s, k, counts)
         if grow:
             return i, n_out
         p, v = price[i], volume[i]

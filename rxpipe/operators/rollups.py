@@ -86,7 +86,7 @@ class Rollups:
             self.prices = grown
 
     def _grow(self, capacity: int) -> None:
-        grown = np.zeros((*self.prices.shape[:2], capacity))
+        grown = np.empty((*self.prices.shape[:2], capacity))  # read only up to what is stored
         grown[:, :, : self.capacity] = self.prices
         self.prices = grown
         self._scratch = ru_k.scratch(capacity)

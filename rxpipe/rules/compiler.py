@@ -28,6 +28,7 @@ from rxpipe.kernels import horizon as hz_k
 from rxpipe.kernels import moving as ma_k
 from rxpipe.kernels import rolling as roll_k
 from rxpipe.kernels import volatility as vol_k
+from rxpipe.kernels.crossings import crossings
 from rxpipe.operators.state import SymbolState
 from rxpipe.rules.ast import Binary, Bool, Call, Duration, Name, Node, Number, Unary
 from rxpipe.rules.parser import parse
@@ -73,17 +74,26 @@ class CompiledRule:
         self._seen = seen  # filled while ``fn`` runs: the value of the first comparison's left side
         self.shared_keys = shared_keys  # the SharedSeries this rule uses
 
+    def condition(self, batch: SignalBatch) -> Any:
+        """The condition over ``batch`` as it comes: a bool column, or one bool for every tick.
+        Afterwards :meth:`looked_at` says what its first comparison looked at."""
+        self._seen.clear()
+        return self._fn(batch)
+
+    def looked_at(self, batch: SignalBatch) -> Any:
+        """After :meth:`condition`: the left side of the rule's first comparison (a column or
+        a constant), or the price when the rule compares nothing."""
+        return self._seen.get("value", batch.ticks.price)
+
     def evaluate(self, batch: SignalBatch, finite: np.ndarray | None = None) -> RuleResult:
-        """Whether the rule holds at each tick of ``batch``; ``finite`` (the ticks with a
-        finite price) may be given when many rules evaluate the same batch.
+        """Whether the rule holds at each tick of ``batch`` (never at a tick without a finite
+        price; ``finite`` may be given when many rules evaluate the same batch).
 
         ``value`` may be a read-only view: index it, do not write to it."""
-        self._seen.clear()
-        fired = np.asarray(self._fn(batch), bool)
+        fired = np.asarray(self.condition(batch), bool)
         if fired.ndim == 0:
             fired = np.full(len(batch), bool(fired))
-        looked_at = self._seen.get("value", batch.ticks.price)
-        value = np.asarray(looked_at, np.float64)
+        value = np.asarray(self.looked_at(batch), np.float64)
         if value.shape != (len(batch),):
             value = np.broadcast_to(value, (len(batch),))
         ok = np.isfinite(batch.ticks.price) if finite is None else finite
@@ -425,10 +435,11 @@ class _Compiler:
 
         def run(b: SignalBatch, lhs: Eval = a[0].fn, rhs: Eval = a[1].fn) -> np.ndarray:
             sym = b.ticks.symbol
-            diff = _series(lhs(b), b) - _series(rhs(b), b)
+            x, y = _series(lhs(b), b), _series(rhs(b), b)
             _ensure(st, sym)
-            prev = _previous_per_symbol(sym, diff, st["prev"])
-            return (prev <= 0) & (diff > 0) if up else (prev >= 0) & (diff < 0)
+            out = np.empty(len(x), bool)
+            crossings(sym, x, y, st["prev"], up, out)
+            return out
 
         return _Compiled(BOOL, run)
 
@@ -502,18 +513,18 @@ def _series(x: Any, b: SignalBatch) -> np.ndarray:
     return np.ascontiguousarray(np.broadcast_to(np.asarray(x, np.float64), (n,)))
 
 
+_last_top: tuple[np.ndarray | None, int] = (None, 0)
+
+
 def _ensure(st: SymbolState, sym: np.ndarray) -> None:
-    if len(sym):
-        st.ensure(int(sym.max()) + 1)
-
-
-def _previous_per_symbol(sym: np.ndarray, x: np.ndarray, last: np.ndarray) -> np.ndarray:
-    """For each tick, the value of the same symbol's previous tick (state carried in ``last``)."""
-    from rxpipe.kernels.episodes import previous_per_symbol
-
-    out = np.empty(len(x))
-    previous_per_symbol(sym, x, last, out)
-    return out
+    """Grow ``st`` to the batch's symbols (the highest id is found once per batch: the rules
+    of an engine see the same ``sym`` array one after the other)."""
+    global _last_top
+    seen, top = _last_top
+    if seen is not sym:
+        top = int(sym.max()) + 1 if len(sym) else 0
+        _last_top = (sym, top)
+    st.ensure(top)
 
 
 def _column(b: SignalBatch, name: str) -> np.ndarray:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,7 +23,6 @@ import numpy as np
 
 from rxpipe.kernels.alerts import TO_CANCELLED, TO_FIRING, TO_PENDING, TO_RESOLVED, transitions
 from rxpipe.model import SymbolTable
-from rxpipe.operators.state import SymbolState
 from rxpipe.rules.compiler import CompiledRule, SharedSeries
 from rxpipe.rules.model import SEVERITIES, Rule
 from rxpipe.signals import SignalBatch
@@ -114,32 +114,11 @@ class AlertEvent:
 class _Live:
     rule: Rule
     compiled: CompiledRule
-    state: SymbolState = field(
-        default_factory=lambda: SymbolState(
-            state=(0, (), np.int8), since=(0, (), np.int64), last_true=(0, (), np.int64)
-        )
-    )
     firing_since: dict[int, int] = field(default_factory=dict)  # symbol id -> ns
     last_notified: dict[int, int] = field(default_factory=dict)
     last_value: dict[int, float] = field(default_factory=dict)
-    applies: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))  # per symbol id
-    applies_known: int = 0  # how many symbols the table held when ``applies`` was made
     identity: dict[int, tuple[str, dict[str, str]]] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        self.for_ns = int(self.rule.for_s * NS)
-        self.keep_ns = int(self.rule.keep_firing_for_s * NS)
-
-    def applies_to(self, symbols: SymbolTable, n: int) -> np.ndarray:
-        """Whether the rule watches each symbol id below ``n`` (cached until a symbol is
-        interned: a name's answer never changes, but new names arrive)."""
-        known = len(symbols)
-        if len(self.applies) < n or self.applies_known != known:
-            self.applies = np.array(
-                [s < known and self.rule.applies_to(symbols.name(s)) for s in range(n)], bool
-            )
-            self.applies_known = known
-        return self.applies[:n]
+    repeat_due: int = 0  # no repeat is due before this time (ns): most batches skip the scan
 
     def fingerprint_labels(self, symbols: SymbolTable, sym: int) -> tuple[str, dict[str, str]]:
         """The alert's fingerprint and labels for a symbol (computed once per symbol)."""
@@ -162,6 +141,64 @@ def fingerprint(rule_id: str, symbol: str, labels: dict[str, str]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+class _Table:
+    """The state machines of an engine's rules, one row per rule and one column per symbol id,
+    so that one kernel call walks every rule over a batch."""
+
+    def __init__(self, lives: list[_Live], old: _Table | None) -> None:
+        self.lives = lives
+        n_rules, n_sym = len(lives), old.n_symbols if old is not None else 8
+        self.state = np.zeros((n_rules, n_sym), np.int8)
+        self.since = np.zeros((n_rules, n_sym), np.int64)
+        self.last_true = np.zeros((n_rules, n_sym), np.int64)
+        self.for_ns = np.array([int(lv.rule.for_s * NS) for lv in lives], np.int64)
+        self.keep_ns = np.array([int(lv.rule.keep_firing_for_s * NS) for lv in lives], np.int64)
+        self.applies = np.zeros((n_rules, n_sym), bool)
+        self.applies_known = -1  # how many names the symbol table held when ``applies`` was made
+        if old is not None:  # an unchanged rule keeps its alerts' state
+            rows = {id(lv): r for r, lv in enumerate(old.lives)}
+            for r, lv in enumerate(lives):
+                was = rows.get(id(lv))
+                if was is not None:
+                    self.state[r] = old.state[was]
+                    self.since[r] = old.since[was]
+                    self.last_true[r] = old.last_true[was]
+        self._out = (np.empty(0, np.int32), np.empty(0, np.int64), np.empty(0, np.int8))
+
+    @property
+    def n_symbols(self) -> int:
+        return int(self.state.shape[1])
+
+    def ensure(self, n_sym: int, symbols: SymbolTable) -> None:
+        """Room for symbol ids below ``n_sym``; which rule watches which symbol, refreshed when
+        a name is interned (a name's answer never changes, but new names arrive)."""
+        if n_sym > self.n_symbols:
+            grow = max(n_sym, 2 * self.n_symbols)
+            for name in ("state", "since", "last_true"):
+                old = getattr(self, name)
+                new = np.zeros((len(self.lives), grow), old.dtype)
+                new[:, : old.shape[1]] = old
+                setattr(self, name, new)
+            self.applies = np.zeros((len(self.lives), grow), bool)
+            self.applies_known = -1
+        known = len(symbols)
+        if self.applies_known != known:
+            names = [symbols.name(s) for s in range(min(known, self.n_symbols))]
+            for r, lv in enumerate(self.lives):
+                self.applies[r, : len(names)] = [lv.rule.applies_to(name) for name in names]
+            self.applies_known = known
+
+    def outputs(self, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The kernel's output buffers (rule, tick index, kind), at least ``size`` long."""
+        if len(self._out[0]) < size:
+            self._out = (
+                np.empty(size, np.int32),
+                np.empty(size, np.int64),
+                np.empty(size, np.int8),
+            )
+        return self._out
+
+
 class AlertEngine:
     """Evaluates rules on signal batches and turns their conditions into alert events.
 
@@ -174,7 +211,8 @@ class AlertEngine:
     ) -> None:
         self.symbols = symbols
         self.inhibit_below = inhibit_below
-        self._live: dict[str, _Live] = {}
+        self._table = _Table([], None)
+        self._lock = threading.Lock()  # set_rules runs on the alert writer's thread
         self.silences: list[Silence] = []
         self.acknowledged: set[str] = set()
         self._muting: dict[str, set[str]] = {}  # symbol -> fingerprints of inhibiting alerts firing
@@ -183,21 +221,23 @@ class AlertEngine:
 
     def set_rules(self, rules: list[Rule]) -> None:
         """Hot reload: new and changed rules start fresh; unchanged ones keep their state."""
-        live: dict[str, _Live] = {}
-        for rule in rules:
-            if not rule.enabled:
-                continue
-            old = self._live.get(rule.id)
-            if old is not None and old.rule == rule:
-                live[rule.id] = old
-            else:
-                live[rule.id] = _Live(rule, rule.compile(self.shared))
-        self._live = live
-        self.shared.retain({k for lv in live.values() for k in lv.compiled.shared_keys})
+        with self._lock:
+            old = {lv.rule.id: lv for lv in self._table.lives}
+            lives: list[_Live] = []
+            for rule in rules:
+                if not rule.enabled:
+                    continue
+                kept = old.get(rule.id)
+                if kept is not None and kept.rule == rule:
+                    lives.append(kept)
+                else:
+                    lives.append(_Live(rule, rule.compile(self.shared)))
+            self._table = _Table(lives, self._table)
+            self.shared.retain({k for lv in lives for k in lv.compiled.shared_keys})
 
     @property
     def rules(self) -> list[Rule]:
-        return [lv.rule for lv in self._live.values()]
+        return [lv.rule for lv in self._table.lives]
 
     def acknowledge(self, fp: str) -> None:
         self.acknowledged.add(fp)
@@ -205,49 +245,57 @@ class AlertEngine:
     def firing(self) -> list[tuple[str, str, int]]:
         """(rule id, symbol, since) of every firing alert."""
         return [
-            (rid, self.symbols.name(s), t)
-            for rid, lv in self._live.items()
+            (lv.rule.id, self.symbols.name(s), t)
+            for lv in self._table.lives
             for s, t in lv.firing_since.items()
         ]
 
     def update(self, batch: SignalBatch) -> list[AlertEvent]:
         if not len(batch):
             return []
+        with self._lock:
+            return self._update(batch)
+
+    def _update(self, batch: SignalBatch) -> list[AlertEvent]:
         ticks = batch.ticks
-        n_sym = int(ticks.symbol.max()) + 1
-        finite = np.isfinite(ticks.price)
-        events: list[tuple[int, int, AlertEvent]] = []
-        live = self._live  # set_rules may swap it from another thread: use one version
-        idx = np.empty(len(ticks), np.int64)
-        kind = np.empty(len(ticks), np.int8)
+        table = self._table
+        lives = table.lives
+        table.ensure(int(ticks.symbol.max()) + 1, self.symbols)
+        fired = np.empty((len(lives), len(ticks)), bool)
+        looked_at = []
         self.shared.begin(batch)
         try:
-            for order, lv in enumerate(live.values()):
-                result = lv.compiled.evaluate(batch, finite)
-                lv.state.ensure(n_sym)
-                n = transitions(
-                    ticks.symbol,
-                    ticks.ts,
-                    result.fired,
-                    lv.applies_to(self.symbols, lv.state.n_symbols),
-                    lv.for_ns,
-                    lv.keep_ns,
-                    lv.state["state"],
-                    lv.state["since"],
-                    lv.state["last_true"],
-                    idx,
-                    kind,
-                )
-                if n:
-                    for i, k in zip(idx[:n].tolist(), kind[:n].tolist(), strict=True):
-                        at = int(ticks.ts[i])
-                        value = float(result.value[i])
-                        e = self._event(lv, int(ticks.symbol[i]), _STATE[k], at, value)
-                        events.append((at, order, e))
-                if lv.last_notified:
-                    events += [(t, order, e) for t, e in self._repeats(lv, int(ticks.ts[-1]))]
+            for r, lv in enumerate(lives):
+                fired[r] = lv.compiled.condition(batch)
+                looked_at.append(lv.compiled.looked_at(batch))
         finally:
             self.shared.end()
+        rule, idx, kind = table.outputs(fired.size)
+        n = transitions(
+            ticks.symbol,
+            ticks.ts,
+            np.isfinite(ticks.price),
+            fired,
+            table.applies,
+            table.for_ns,
+            table.keep_ns,
+            table.state,
+            table.since,
+            table.last_true,
+            rule,
+            idx,
+            kind,
+        )
+        events: list[tuple[int, int, AlertEvent]] = []
+        for r, i, k in zip(rule[:n].tolist(), idx[:n].tolist(), kind[:n].tolist(), strict=True):
+            at, looked = int(ticks.ts[i]), looked_at[r]
+            value = float(looked[i] if np.ndim(looked) else looked)
+            events.append(
+                (at, r, self._event(lives[r], int(ticks.symbol[i]), _STATE[k], at, value))
+            )
+        for r, lv in enumerate(lives):
+            if lv.last_notified:
+                events += [(t, r, e) for t, e in self._repeats(lv, int(ticks.ts[-1]))]
         if not events:
             return []
         # time order; at the same time, more severe first (so inhibition applies at once)
@@ -259,6 +307,7 @@ class AlertEngine:
         if state == "firing":
             lv.firing_since[sym] = at
             lv.last_notified[sym] = at
+            lv.repeat_due = min(lv.repeat_due, at)  # the next repeat scan includes it
             self.acknowledged.discard(fp)  # a new firing needs a new acknowledgement
             started = at
         elif state in ("resolved", "inactive"):
@@ -310,18 +359,23 @@ class AlertEngine:
         """Firing alerts whose repeat interval has passed, unless acknowledged."""
         every = int(lv.rule.repeat_interval_s * NS)
         out: list[tuple[int, AlertEvent]] = []
-        if every <= 0:
+        if every <= 0 or now < lv.repeat_due:
             return out
+        due = 2**63 - 1
         for sym, last in list(lv.last_notified.items()):
             if now - last < every:
+                due = min(due, last + every)
                 continue
             if lv.fingerprint_labels(self.symbols, sym)[0] in self.acknowledged:
+                due = now  # looked at again next batch: an acknowledgement can be withdrawn
                 continue
             lv.last_notified[sym] = now
+            due = min(due, now + every)
             value = lv.last_value.get(sym, float("nan"))
             out.append(
                 (now, self._make(lv, sym, "firing", now, value, lv.firing_since[sym], repeat=True))
             )
+        lv.repeat_due = due
         return out
 
     def _inhibit(self, events: list[AlertEvent]) -> list[AlertEvent]:
