@@ -28,6 +28,7 @@ def transitions(
     out_rule,
     out_index,
     out_kind,
+    scratch,
 ):
     """Walk the ticks in order for each rule ``r``; write each state change (rule, tick index,
     kind), rule by rule; return how many.
@@ -38,7 +39,8 @@ def transitions(
     every tick for ``for_ns[r]`` before the alert fires; a false tick cancels a pending alert, and
     resolves a firing one once the condition has been false for ``keep_ns[r]`` (Prometheus'
     ``keep_firing_for``: a burst of true ticks is one alert). Symbols with ``applies[r, s]``
-    False are skipped. The outputs hold at least ``fired.size`` entries.
+    False are skipped. The outputs hold at least ``fired.size`` entries; ``scratch`` is a bool
+    per symbol.
     """
     n = symbol.shape[0]
     newest = ts[0] if n else 0
@@ -46,13 +48,16 @@ def transitions(
         newest = max(newest, ts[i])
     k = 0
     for r in range(fired.shape[0]):
-        if not _anything_to_do(fired[r], state[r], last_true[r], keep_ns[r], newest):
-            continue  # the common case: nothing true, nothing pending, nothing due to resolve
-        st, sn, lt, ap = state[r], since[r], last_true[r], applies[r]
+        st, sn, lt = state[r], since[r], last_true[r]
         f_ns, k_ns = for_ns[r], keep_ns[r]
-        for i in range(n):
+        # the symbols whose ticks the walk must look at: watched ones with a true tick, a
+        # pending alert or a firing one due to resolve (the common batch has none at all)
+        watch = _relevant(symbol, fired[r], applies[r], st, lt, k_ns, newest, scratch)
+        if watch < 0:
+            continue
+        for i in range(watch, n):
             s = symbol[i]
-            if not ap[s]:
+            if not scratch[s]:
                 continue
             if fired[r, i] and finite[i]:
                 lt[s] = ts[i]
@@ -85,21 +90,30 @@ def transitions(
 
 
 @njit(cache=True)
-def _anything_to_do(fired, state, last_true, keep_ns, newest):
-    """Whether the walk could change anything for one rule: a tick's condition holds, an alert
-    is pending (a false tick cancels it), or a firing alert's condition has been false for
-    ``keep_ns`` by the batch's last time. Scanning the flags vectorises and is several times
-    cheaper than the walk's per-symbol lookups; alerts firing through their ``keep_firing_for``
-    do not force the walk."""
+def _relevant(symbol, fired, applies, state, last_true, keep_ns, newest, out):
+    """Mark in ``out`` the symbols whose ticks can change one rule's alerts in this batch, and
+    return the first tick the walk needs (-1: none). A watched symbol counts if one of its
+    ticks is true, its alert is pending (a false tick cancels it), or its alert fires and its
+    condition has been false for ``keep_ns`` by the batch's last time (``last_true`` only
+    grows, so an alert not due by then cannot resolve in this batch). A symbol that counts
+    only through a true tick needs nothing before that tick. Scanning the flags vectorises;
+    it costs a fraction of a walk, and most batches stop there."""
     flags = fired.view(np.uint8)
     seen = np.uint8(0)
     for i in range(flags.shape[0]):  # no early exit: this loop vectorises
         seen |= flags[i]
-    if seen != 0:
-        return True
+    first = -1
+    any_state = False
     for s in range(state.shape[0]):
-        if state[s] == PENDING:
-            return True
-        if state[s] == FIRING and newest - last_true[s] >= keep_ns:
-            return True
-    return False
+        due = state[s] == PENDING or (state[s] == FIRING and newest - last_true[s] >= keep_ns)
+        out[s] = due and applies[s]
+        any_state |= out[s]
+    if any_state:
+        first = 0
+    if seen != 0:
+        for i in range(flags.shape[0]):
+            if flags[i] and applies[symbol[i]]:
+                if first < 0:
+                    first = i
+                out[symbol[i]] = True
+    return first

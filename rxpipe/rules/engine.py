@@ -164,6 +164,7 @@ class _Table:
                     self.since[r] = old.since[was]
                     self.last_true[r] = old.last_true[was]
         self._out = (np.empty(0, np.int32), np.empty(0, np.int64), np.empty(0, np.int8))
+        self.scratch = np.zeros(n_sym, bool)  # the kernel's: which symbols a rule must walk
 
     @property
     def n_symbols(self) -> int:
@@ -181,6 +182,7 @@ class _Table:
                 setattr(self, name, new)
             self.applies = np.zeros((len(self.lives), grow), bool)
             self.applies_known = -1
+            self.scratch = np.zeros(grow, bool)
         known = len(symbols)
         if self.applies_known != known:
             names = [symbols.name(s) for s in range(min(known, self.n_symbols))]
@@ -285,6 +287,7 @@ class AlertEngine:
             rule,
             idx,
             kind,
+            table.scratch,
         )
         events: list[tuple[int, int, AlertEvent]] = []
         for r, i, k in zip(rule[:n].tolist(), idx[:n].tolist(), kind[:n].tolist(), strict=True):
