@@ -260,12 +260,16 @@ class RollupBatch:
 
 @dataclass(frozen=True, slots=True)
 class SignalBatch:
-    """Signals computed over a tick batch, aligned row for row with ``ticks``."""
+    """Signals computed over a tick batch, aligned row for row with ``ticks``.
+
+    ``series`` names the columns that are series of the rule language, by the rules' canonical
+    text (``"ema(price, 12.0)": "ma_fast"``): a rule reads them instead of computing its own."""
 
     ticks: TickBatch
     columns: dict[str, np.ndarray]
     anomalies: AnomalyBatch = field(default_factory=AnomalyBatch.empty)
     rollups: RollupBatch = field(default_factory=RollupBatch.empty)
+    series: dict[str, str] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.ticks)

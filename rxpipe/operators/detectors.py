@@ -130,6 +130,7 @@ class DetectorSet:
         self._names = list(det_k.COLUMNS)
         for k, h in enumerate(c.horizons_s):
             self._names[det_k.CHANGE + k] = f"change_{_label(h)}"
+        self.series = _series(c, self._names, res)
         self._check_type = np.array(
             [ANOMALY_TYPES.index(t) if t else -1 for _, t in det_k.CHECKS], np.int8
         )
@@ -158,7 +159,7 @@ class DetectorSet:
         )  # fmt: skip
         anomalies = self._anomalies(batch, out, hit_index[:n_hits], hit_check[:n_hits])
         cols = dict(zip(self._names, out, strict=True))
-        return SignalBatch(batch, cols, anomalies, self.rollups.update(batch))
+        return SignalBatch(batch, cols, anomalies, self.rollups.update(batch), self.series)
 
     def snapshot(self) -> dict[str, Any]:
         return {"state": self.state.snapshot(), "rollups": self.rollups.snapshot()}
@@ -180,6 +181,27 @@ class DetectorSet:
             b.symbol, b.ts, b.price, b.volume, out, self._params, cols,
         )  # fmt: skip
         return AnomalyBatch(dict(zip(ANOMALY_COLUMNS, cols, strict=True)))
+
+
+def _series(c: DetectorConfig, names: list[str], res: np.ndarray) -> dict[str, str]:
+    """The columns that are rule-language series, computed by the same step functions as the
+    rules' own (``SignalBatch.series``): the moving averages, and the price and volume changes
+    over horizons that are a whole number of resolution buckets (then the reference bucket is
+    the one the rules' own kernel finds)."""
+    from rxpipe.rules.parser import parse
+    from rxpipe.rules.shared import canonical
+
+    found = {
+        f"sma(price, {c.sma_window})": names[det_k.SMA],
+        f"ema(price, {c.ema_span})": names[det_k.EMA],
+        f"ema(price, {c.slow_span})": names[det_k.MA_SLOW],
+        f"ema(price, {c.fast_span})": names[det_k.MA_FAST],
+    }
+    horizons = [("price", h) for h in c.horizons_s] + [("volume", H / 1e9)]
+    for k, (field_name, h) in enumerate(horizons):
+        if round(h * 1e9) == res[k] * c.horizon_buckets and float(h).is_integer():
+            found[f"change_pct({field_name}, {int(h)}s)"] = names[det_k.CHANGE + k]
+    return {canonical(parse(text)): column for text, column in found.items()}
 
 
 def _rows(k: int, n: int) -> np.ndarray:

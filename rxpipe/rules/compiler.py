@@ -246,9 +246,11 @@ class _Compiler:
         if name not in _STATEFUL:
             return build(node, args)
         made = build(node, args)  # type-checks, even when a shared series exists already
+        key = canonical(node)
+        if made.type == NUM:  # a series the detectors may compute already: read theirs
+            made = _Compiled(NUM, _published_or_own(key, made.fn))
         if self.shared is None:
             return made
-        key = canonical(node)
         self.shared_keys.add(key)
         return self.shared.get(key, lambda: made)
 
@@ -397,19 +399,7 @@ class _Compiler:
         self.need(node.args[0], a[0], NUM, "change_pct() takes a number series first")
         if a[1].type != DUR:
             raise self.fail(node.args[1], "change_pct()'s horizon is a duration such as 1h or 4h")
-        seconds = float(a[1].const)
-        own = self.change_pct(node, a[0], seconds)
-        series = node.args[0]
-        column = _DETECTOR_CHANGE.get((series.name, seconds)) if isinstance(series, Name) else None
-        if column is None:
-            return own
-
-        def detector_or_own(b: SignalBatch, col: str = column, f: Eval = own.fn) -> Any:
-            # the detector set computes this very series with the same kernel: read it
-            got = b.columns.get(col)
-            return f(b) if got is None else got
-
-        return _Compiled(NUM, detector_or_own)
+        return self.change_pct(node, a[0], float(a[1].const))
 
     def fn_ewma_vol(self, node: Call, a: list[_Compiled]) -> _Compiled:
         self.need(node.args[0], a[0], NUM, "ewma_vol() takes a price series")
@@ -482,14 +472,6 @@ class _Compiler:
 _STATEFUL = frozenset(
     {"zscore", "sma", "ema", "change_pct", "ewma_vol", "crosses_above", "crosses_below"}
 )
-# change_pct(series, horizon) columns the detector set computes (same kernel, same buckets)
-_DETECTOR_CHANGE = {
-    ("price", 3600.0): "change_1h",
-    ("price", 4 * 3600.0): "change_4h",
-    ("price", 24 * 3600.0): "change_24h",
-    ("volume", 3600.0): "volume_change_1h",
-}
-
 _FUNCTIONS = {
     "abs": (1, 1),
     "min": (2, 2),
@@ -525,6 +507,18 @@ def _ensure(st: SymbolState, sym: np.ndarray) -> None:
         top = int(sym.max()) + 1 if len(sym) else 0
         _last_top = (sym, top)
     st.ensure(top)
+
+
+def _published_or_own(key: str, own: Eval) -> Eval:
+    """The batch's column for the series ``key`` when its producer publishes one
+    (``SignalBatch.series``), else the rule's own computation."""
+
+    def run(b: SignalBatch) -> Any:
+        column = b.series.get(key)
+        got = b.columns.get(column) if column is not None else None
+        return own(b) if got is None else got
+
+    return run
 
 
 def _column(b: SignalBatch, name: str) -> np.ndarray:

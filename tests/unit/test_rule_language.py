@@ -14,6 +14,7 @@ from rxpipe.operators.detectors import DetectorSet
 from rxpipe.rules.ast import Binary, Call, Duration, Name, Number, Unary
 from rxpipe.rules.compiler import compile_rule
 from rxpipe.rules.parser import parse
+from rxpipe.rules.shared import canonical
 from rxpipe.signals import AnomalyBatch, SignalBatch
 
 NS = 10**9
@@ -281,3 +282,34 @@ def test_python_is_never_executed(tmp_path) -> None:
         with pytest.raises(RuleSyntaxError):
             compile_rule(text)
     assert not marker.exists()
+
+
+def test_series_the_detectors_publish_equal_the_rules_own() -> None:
+    """A rule reads the detectors' column for a series they compute (``SignalBatch.series``),
+    and gets what its own computation gives, bit for bit, whatever the batching."""
+    rng = np.random.default_rng(3)
+    n = 6000
+    sym = rng.integers(0, 3, n)
+    ts = np.cumsum(rng.integers(1, 4 * NS, n))  # 4 h of history in about 3 s steps
+    price = 100 * np.exp(np.cumsum(rng.normal(0, 0.002, n)))
+    volume = rng.lognormal(0, 1, n)
+    ticks = TickBatch.from_arrays(symbol=sym, ts=ts, price=price, volume=volume)
+    det = DetectorSet()
+    published = [det.update(ticks.take(slice(lo, lo + 1000))) for lo in range(0, n, 1000)]
+    own = SignalBatch(ticks, {})
+    for text in [
+        "ema(price, 12)",
+        "ema( price , 26 )",
+        "ema(price, 20)",
+        "sma(price, 50)",
+        "change_pct(price, 1h)",
+        "price_change_4h",
+        "change_pct(volume, 60m)",
+    ]:
+        read = compile_rule(f"{text} > -1e9")
+        values = np.concatenate([read.evaluate(sb).value for sb in published])
+        np.testing.assert_array_equal(values, compile_rule(f"{text} > -1e9").evaluate(own).value)
+        if "(" in text:  # read from the detectors' column, not computed again
+            col = published[0].series[canonical(parse(text))]
+            np.testing.assert_array_equal(values[-1000:], published[-1].columns[col])
+    assert {"change_pct(price, 3600.0s)", "ema(price, 12.0)"} <= set(published[0].series)
