@@ -6,14 +6,14 @@ from rxpipe.kernels.jit import kernel
 
 
 @kernel
-def crossings(symbol, a, b, last, up, out):
-    """``out[i]``: ``a - b`` crossed zero at tick ``i``, upwards (``up``: the symbol's previous
-    difference was <= 0 and this one is > 0) or downwards (>= 0, then < 0). ``last[s]`` carries
-    the symbol's previous difference across batches (NaN at first: no crossing on a first tick,
-    nor next to a NaN)."""
+def crossings(symbol, a, b, last, out):
+    """``out[i]``: where ``a - b`` crossed zero at tick ``i``: +1 upwards (the symbol's previous
+    difference was <= 0 and this one is > 0), -1 downwards (>= 0, then < 0), else 0. ``last[s]``
+    carries the symbol's previous difference across batches (NaN at first: no crossing on a
+    first tick, nor next to a NaN)."""
     for i in range(a.shape[0]):
         s = symbol[i]
         d = a[i] - b[i]
         p = last[s]
-        out[i] = (p <= 0.0 and d > 0.0) if up else (p >= 0.0 and d < 0.0)
+        out[i] = 1 if p <= 0.0 and d > 0.0 else (-1 if p >= 0.0 and d < 0.0 else 0)
         last[s] = d

@@ -203,7 +203,8 @@ class _Compiler:
                     node.right,
                     f"unknown severity {right.const!r}; expected low, medium, high or critical",
                 )
-            right = _Compiled(NUM, lambda b, v=SEVERITY_WORDS[right.const]: np.float64(v))
+            level = float(SEVERITY_WORDS[right.const])
+            right = _Compiled(NUM, lambda b, v=level: v, const=level)
         self.need(node.left, left, NUM, f"'{op}' compares numbers")
         self.need(node.right, right, NUM, f"'{op}' compares numbers")
         cmp = {  # numpy compares NaN without a warning: no errstate needed (tested)
@@ -214,17 +215,35 @@ class _Compiler:
             "==": np.equal,
             "!=": np.not_equal,
         }[op]
-        if self.first_value is None:  # remember what this comparison looked at, once per batch
-            seen = self.seen_value
-            left_fn = left.fn
+        return _Compiled(BOOL, self.comparison(cmp, left, right))
 
-            def looked_at(b: SignalBatch) -> Any:
-                seen["value"] = left_fn(b)
-                return seen["value"]
+    def comparison(self, cmp: Any, left: _Compiled, right: _Compiled) -> Eval:
+        """One closure per comparison (rules are mostly a column against a constant, and
+        every call costs per batch); the first comparison compiled also remembers the value
+        it looked at, the alert's value."""
+        lhs, rhs = left.fn, right.fn
+        record = self.first_value is None
+        seen = self.seen_value
+        if record:
+            self.first_value = lhs
+        if right.const is not None:
+            k = float(right.const)
+            if record:
 
-            left = _Compiled(NUM, looked_at)
-            self.first_value = looked_at
-        return _Compiled(BOOL, lambda b, lhs=left.fn, rhs=right.fn, c=cmp: c(lhs(b), rhs(b)))
+                def against_constant_seen(b: SignalBatch) -> Any:
+                    x = seen["value"] = lhs(b)
+                    return cmp(x, k)
+
+                return against_constant_seen
+            return lambda b: cmp(lhs(b), k)
+        if record:
+
+            def compare_seen(b: SignalBatch) -> Any:
+                x = seen["value"] = lhs(b)
+                return cmp(x, rhs(b))
+
+            return compare_seen
+        return lambda b: cmp(lhs(b), rhs(b))
 
     # -- functions ---------------------------------------------------------------------------
 
@@ -421,17 +440,28 @@ class _Compiler:
     def _cross(self, node: Call, a: list[_Compiled], up: bool) -> _Compiled:
         for arg, c in zip(node.args, a, strict=True):
             self.need(arg, c, NUM, f"{node.func}() compares two number series")
-        st = SymbolState(prev=(np.nan, ()))
 
-        def run(b: SignalBatch, lhs: Eval = a[0].fn, rhs: Eval = a[1].fn) -> np.ndarray:
-            sym = b.ticks.symbol
-            x, y = _series(lhs(b), b), _series(rhs(b), b)
-            _ensure(st, sym)
-            out = np.empty(len(x), bool)
-            crossings(sym, x, y, st["prev"], up, out)
-            return out
+        def directions() -> _Compiled:
+            st = SymbolState(prev=(np.nan, ()))
 
-        return _Compiled(BOOL, run)
+            def run(b: SignalBatch, lhs: Eval = a[0].fn, rhs: Eval = a[1].fn) -> np.ndarray:
+                sym = b.ticks.symbol
+                x, y = _series(lhs(b), b), _series(rhs(b), b)
+                _ensure(st, sym)
+                out = np.empty(len(x), np.int8)
+                crossings(sym, x, y, st["prev"], out)
+                return out
+
+            return _Compiled(NUM, run)
+
+        # crosses_above(x, y) and crosses_below(x, y) read one column of crossing directions
+        found = directions()
+        if self.shared is not None:
+            key = f"crossings({canonical(node.args[0])}, {canonical(node.args[1])})"
+            self.shared_keys.add(key)
+            found = self.shared.get(key, lambda: found)
+        want = 1 if up else -1
+        return _Compiled(BOOL, lambda b, f=found.fn: f(b) == want)
 
     def fn_crosses_above(self, node: Call, a: list[_Compiled]) -> _Compiled:
         return self._cross(node, a, True)
@@ -469,9 +499,9 @@ class _Compiler:
 
 
 # Functions that keep state per symbol: shared by the rules of an engine (SharedSeries).
-_STATEFUL = frozenset(
-    {"zscore", "sma", "ema", "change_pct", "ewma_vol", "crosses_above", "crosses_below"}
-)
+# (crosses_above and crosses_below share their column of crossing directions themselves.)
+_STATEFUL = frozenset({"zscore", "sma", "ema", "change_pct", "ewma_vol"})
+
 _FUNCTIONS = {
     "abs": (1, 1),
     "min": (2, 2),
