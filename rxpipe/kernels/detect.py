@@ -172,6 +172,7 @@ class State(NamedTuple):
     hz_closes: np.ndarray  # (symbol, horizon, bucket)
     hz_cur: np.ndarray  # (symbol, horizon)
     hz_first: np.ndarray
+    hz_ref: np.ndarray  # (symbol, horizon): the reference of the current bucket
     hz_b: np.ndarray  # (symbol, horizon): the bucket of the symbol's last tick ...
     hz_lo: np.ndarray  # ... and where it starts, in ns
     sma_buf: np.ndarray
@@ -209,6 +210,7 @@ def detect(symbol, ts, price, volume, p, st, out, hit_index, hit_check):
     closes = st.hz_closes.reshape(-1, st.hz_closes.shape[2])  # row s * n_hz + k
     cur = st.hz_cur.reshape(-1)
     first = st.hz_first.reshape(-1)
+    refs = st.hz_ref.reshape(-1)
     hz_b, hz_lo = st.hz_b, st.hz_lo
     n_hits = 0
     for i in range(price.shape[0]):
@@ -241,7 +243,7 @@ def detect(symbol, ts, price, volume, p, st, out, hit_index, hit_check):
                 hz_b[s, k] = t // p.horizon_res_ns[k]
                 hz_lo[s, k] = hz_b[s, k] * p.horizon_res_ns[k]
             out[CHANGE + k, i] = hz_k.change_step(
-                closes, cur, first, s * n_hz + k, hz_b[s, k], hz_b[s, k] - p.horizon_lag[k],
+                closes, cur, first, refs, s * n_hz + k, hz_b[s, k], p.horizon_lag[k],
                 px if k < PRICE_HORIZONS else v,
             )  # fmt: skip
         out[SMA, i] = ma_k.sma_step(st.sma_buf, st.sma_count, st.sma_total, s, px)

@@ -241,6 +241,7 @@ def _state(c: DetectorConfig, n_horizons: int) -> SymbolState:
         "hz_closes": (np.nan, (n_horizons, hz_k.ring_size(c.horizon_buckets)), f8),
         "hz_cur": (-1, (n_horizons,), i8),
         "hz_first": (-1, (n_horizons,), i8),
+        "hz_ref": (np.nan, (n_horizons,), f8),
         "hz_b": (0, (n_horizons,), i8),
         "hz_lo": (-(2**62), (n_horizons,), i8),  # long ago: the first tick computes its bucket
         "sma_buf": (0.0, (c.sma_window,)),

@@ -392,6 +392,7 @@ class _Compiler:
             closes=(np.nan, (hz_k.ring_size(buckets),)),
             cur=(-1, (), np.int64),
             first=(-1, (), np.int64),
+            refs=(np.nan, ()),
         )
         h = int(seconds * 1e9)
 
@@ -408,6 +409,7 @@ class _Compiler:
                 st["closes"],
                 st["cur"],
                 st["first"],
+                st["refs"],
                 out,
             )
             return out

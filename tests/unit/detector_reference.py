@@ -127,7 +127,7 @@ class Reference:
             st, ch = self.horizons[k], np.empty(len(b))
             hz_k.change_pct(
                 b.symbol, b.ts, x, res * c.horizon_buckets, res, st["closes"], st["cur"],
-                st["first"], ch,
+                st["first"], st["refs"], ch,
             )  # fmt: skip
             out[name] = ch
 

@@ -197,6 +197,7 @@ def test_change_over_horizon_matches_bucket_closes(steps, cuts) -> None:
             st_["closes"],
             st_["cur"],
             st_["first"],
+            st_["refs"],
             out[lo:hi],
         )
     for i in range(len(ts)):

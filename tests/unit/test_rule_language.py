@@ -132,6 +132,7 @@ def test_signal_functions_match_the_kernels() -> None:
         st2["closes"],
         st2["cur"],
         st2["first"],
+        st2["refs"],
         out2,
     )
     np.testing.assert_allclose(ch, out2)
