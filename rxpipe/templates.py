@@ -9,6 +9,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+_FIELD = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)(?::([^{}]*))?\}")
+
 
 def render_template(template: str, values: dict[str, Any]) -> str:
     """Fill ``{name}``-style fields; only plain names of ``values`` (no attribute or index
@@ -27,4 +29,4 @@ def render_template(template: str, values: dict[str, Any]) -> str:
         except (ValueError, TypeError):
             return str(values[name])
 
-    return re.sub(r"\{([A-Za-z_][A-Za-z0-9_]*)(?::([^{}]*))?\}", fill, template)
+    return _FIELD.sub(fill, template)

@@ -296,9 +296,10 @@ class AlertEngine:
             events.append(
                 (at, r, self._event(lives[r], int(ticks.symbol[i]), _STATE[k], at, value))
             )
+        now = int(ticks.ts[-1])
         for r, lv in enumerate(lives):
-            if lv.last_notified:
-                events += [(t, r, e) for t, e in self._repeats(lv, int(ticks.ts[-1]))]
+            if lv.last_notified and now >= lv.repeat_due:
+                events += [(t, r, e) for t, e in self._repeats(lv, now)]
         if not events:
             return []
         # time order; at the same time, more severe first (so inhibition applies at once)
