@@ -1,4 +1,4 @@
-"""The alert state machine over ticks: inactive -> pending -> firing -> resolved, per symbol.
+"""The alert state machine over ticks: inactive -> pending -> firing -> resolved, per symbol and ``hits`` an int64 per tick (working space).
 
 One call walks every rule of an engine over a batch (one row of the condition matrix per rule),
 so the per-batch cost of a rule that has nothing to do is a scan of its row, not a call.
@@ -29,6 +29,7 @@ def transitions(
     out_index,
     out_kind,
     scratch,
+    hits,
 ):
     """Walk the ticks in order for each rule ``r``; write each state change (rule, tick index,
     kind), rule by rule; return how many.
@@ -44,16 +45,38 @@ def transitions(
     """
     n = symbol.shape[0]
     newest = ts[0] if n else 0
-    for i in range(n):
+    oldest = newest
+    for i in range(n):  # two loops: each vectorises
         newest = max(newest, ts[i])
+    for i in range(n):
+        oldest = min(oldest, ts[i])
     k = 0
     for r in range(fired.shape[0]):
-        st, sn, lt = state[r], since[r], last_true[r]
+        st, sn, lt, ap = state[r], since[r], last_true[r], applies[r]
         f_ns, k_ns = for_ns[r], keep_ns[r]
         # the symbols whose ticks the walk must look at: watched ones with a true tick, a
         # pending alert or a firing one due to resolve (the common batch has none at all)
-        watch = _relevant(symbol, fired[r], applies[r], st, lt, k_ns, newest, scratch)
+        watch, pending_or_due, m = _relevant(
+            symbol, fired[r], ap, st, lt, k_ns, newest, scratch, hits
+        )
         if watch < 0:
+            continue
+        if not pending_or_due and f_ns <= 0 and k_ns > newest - oldest:
+            # Nothing pends and nothing is due; a true tick
+            # fires at once, and the alert cannot resolve within the batch: only true ticks
+            # change anything, and they are few.
+            for j in range(m):
+                i = hits[j]
+                if finite[i]:
+                    s = symbol[i]
+                    lt[s] = ts[i]
+                    if st[s] == INACTIVE:
+                        sn[s] = ts[i]
+                        st[s] = FIRING
+                        out_kind[k] = TO_FIRING
+                        out_rule[k] = r
+                        out_index[k] = i
+                        k += 1
             continue
         for i in range(watch, n):
             s = symbol[i]
@@ -90,9 +113,11 @@ def transitions(
 
 
 @njit(cache=True)
-def _relevant(symbol, fired, applies, state, last_true, keep_ns, newest, out):
+def _relevant(symbol, fired, applies, state, last_true, keep_ns, newest, out, hits):
     """Mark in ``out`` the symbols whose ticks can change one rule's alerts in this batch, and
-    return the first tick the walk needs (-1: none). A watched symbol counts if one of its
+    return the first tick the walk needs (-1: none), whether a symbol counts through its
+    alert's state (pending, or due to resolve), and how many true ticks of watched symbols
+    there are (their places go to ``hits``). A watched symbol counts if one of its
     ticks is true, its alert is pending (a false tick cancels it), or its alert fires and its
     condition has been false for ``keep_ns`` by the batch's last time (``last_true`` only
     grows, so an alert not due by then cannot resolve in this batch). A symbol that counts
@@ -110,10 +135,13 @@ def _relevant(symbol, fired, applies, state, last_true, keep_ns, newest, out):
         any_state |= out[s]
     if any_state:
         first = 0
+    m = 0
     if seen != 0:
         for i in range(flags.shape[0]):
             if flags[i] and applies[symbol[i]]:
                 if first < 0:
                     first = i
                 out[symbol[i]] = True
-    return first
+                hits[m] = i
+                m += 1
+    return first, any_state, m

@@ -288,6 +288,7 @@ class AlertEngine:
             idx,
             kind,
             table.scratch,
+            np.empty(len(ticks), np.int64),
         )
         events: list[tuple[int, int, AlertEvent]] = []
         for r, i, k in zip(rule[:n].tolist(), idx[:n].tolist(), kind[:n].tolist(), strict=True):

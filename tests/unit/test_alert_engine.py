@@ -287,3 +287,75 @@ def test_a_symbol_that_first_appears_mid_stream_is_watched() -> None:
     late = syms.intern("SOLUSDT")  # id 1, below the engine's state size (8)
     fired = engine.update(ticks([101.0], symbols=[late], start_s=5))
     assert states(fired) == [("SOLUSDT", "firing", 6)]
+
+
+def _walk_every_tick(symbol, ts, finite, fired, applies, for_ns, keep_ns, state, since, last):
+    """The state machine as its definition reads, one tick at a time, nothing skipped."""
+    out = []
+    for r in range(fired.shape[0]):
+        for i in range(len(symbol)):
+            s = symbol[i]
+            if not applies[r, s]:
+                continue
+            if fired[r, i] and finite[i]:
+                last[r, s] = ts[i]
+                if state[r, s] == 0:
+                    since[r, s] = ts[i]
+                    state[r, s] = 2 if for_ns[r] <= 0 else 1
+                    out.append((r, i, 2 if for_ns[r] <= 0 else 1))
+                elif state[r, s] == 1 and ts[i] - since[r, s] >= for_ns[r]:
+                    state[r, s] = 2
+                    out.append((r, i, 2))
+            elif state[r, s] == 2 and ts[i] - last[r, s] < keep_ns[r]:
+                continue
+            elif state[r, s] != 0:
+                out.append((r, i, 3 if state[r, s] == 2 else 4))
+                state[r, s] = 0
+    return out
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    n_batches=st.integers(1, 6),
+    density=st.sampled_from([0.0, 0.01, 0.1, 0.5]),
+    for_s=st.lists(st.integers(0, 3), min_size=3, max_size=3),
+    keep_s=st.lists(st.sampled_from([0, 1, 5, 1000]), min_size=3, max_size=3),
+    seed=st.integers(0, 2**16),
+)
+def test_the_kernel_skips_only_ticks_that_change_nothing(
+    n_batches, density, for_s, keep_s, seed
+) -> None:
+    """The kernel walks only the symbols and ticks that can change an alert (and only the true
+    ticks when nothing pends or is due and no alert can resolve within the batch): the same
+    transitions as a walk over every tick, batch after batch, with sparse and dense conditions,
+    unwatched symbols and ticks without a price."""
+    from rxpipe.kernels.alerts import transitions
+
+    rng = np.random.default_rng(seed)
+    n_rules, n_sym = 3, 4
+    applies = rng.random((n_rules, n_sym)) < 0.8
+    for_ns = np.array(for_s, np.int64) * NS
+    keep_ns = np.array(keep_s, np.int64) * NS
+    mine = [np.zeros((n_rules, n_sym), dt) for dt in (np.int8, np.int64, np.int64)]
+    ref = [a.copy() for a in mine]
+    t = 0
+    for _ in range(n_batches):
+        n = int(rng.integers(1, 60))
+        symbol = rng.integers(0, n_sym, n).astype(np.int32)
+        ts = t + np.cumsum(rng.integers(0, 2, n)) * NS // 2
+        t = int(ts[-1]) + NS
+        finite = rng.random(n) > 0.05
+        fired = rng.random((n_rules, n)) < density
+        outs = (np.empty(fired.size, np.int32), np.empty(fired.size, np.int64))
+        kind = np.empty(fired.size, np.int8)
+        k = transitions(
+            symbol, ts, finite, fired, applies, for_ns, keep_ns, *mine, *outs, kind,
+            np.zeros(n_sym, bool), np.empty(n, np.int64),
+        )  # fmt: skip
+        got = sorted(
+            zip(outs[0][:k].tolist(), outs[1][:k].tolist(), kind[:k].tolist(), strict=True)
+        )
+        want = _walk_every_tick(symbol, ts, finite, fired, applies, for_ns, keep_ns, *ref)
+        assert got == sorted(want)
+        for a, b in zip(mine, ref, strict=True):
+            np.testing.assert_array_equal(a, b)
