@@ -38,6 +38,7 @@ from rxpipe.rules.engine import AlertEngine
 from rxpipe.sources.replay import Replay, parse_speed
 from rxpipe.sources.simulator import DEFAULT_SYMBOLS, Simulator, simulator_source
 from rxpipe.storage.alerts_sink import AlertSink
+from rxpipe.storage.copy_binary import ROW_BYTES, above_watermark, encode_ticks
 from rxpipe.storage.database import Database
 from rxpipe.storage.reads import recent_minute_bars
 from rxpipe.storage.rules import RuleStore
@@ -271,12 +272,13 @@ class Runtime:
         return self.pipeline
 
     def warm_up(self) -> None:
-        """Run the validator, the detectors and the rules once on made-up ticks, on throwaway
-        state, before the source starts.
+        """Run the validator, the tick writer's encoder, the detectors and the rules once on
+        made-up ticks, on throwaway state, before the source starts.
 
         The first call of each numba kernel loads its machine code from the cache and builds
-        its dispatcher: ~100 ms for the detector pass and the rules together, which the
-        first real batch would otherwise wait for (its alerts came ~100 ms late)."""
+        its dispatcher, holding the GIL: ~100 ms for the detector pass and the rules together,
+        which the first real batch would otherwise wait for (its alerts came ~100 ms late), and
+        the writer's encoder loading on the writer's thread stalled the pipeline's too."""
         if self.detectors is None:
             return
         t0 = time.perf_counter()
@@ -288,6 +290,14 @@ class Runtime:
             volume=np.ones(n),
         )
         TickValidator().update(ticks)
+        if self.tick_sink is not None:  # the tick writer's COPY encoder, on its first batch
+            keep = np.empty(n, np.bool_)
+            above_watermark(np.zeros(n, np.int64), ticks.seq, np.full(1, -1, np.int64), keep)
+            ids = ticks.symbol.astype(np.int64)
+            encode_ticks(
+                ticks.ts, ids, ids, ticks.seq, ticks.price, ticks.volume, ticks.side, keep,
+                np.empty(n * ROW_BYTES, np.uint8),
+            )  # fmt: skip
         signals = DetectorSet(self.detectors.config).update(ticks)
         if self.alert_sink is not None:
             rules = self.alert_sink.engine.rules
