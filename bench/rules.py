@@ -105,6 +105,25 @@ def throughput(n_ticks: int, runs: int = 7) -> dict[str, Any]:
     t_both = statistics.median(b for _, b in pairs)
     t_rules = statistics.median(_seconds(rules_only) for _ in range(runs))
     added = statistics.median((b - a) / a for a, b in pairs)
+    # Do the rules slow the detectors' next pass (caches left cold)? Two detector sets on the
+    # same batches, one right after the rules, the other right after the first set.
+    slower = []
+    for _ in range(3):
+        after_rules, after_det, engine = (
+            DetectorSet(),
+            DetectorSet(),
+            AlertEngine(seed_rules(), syms),
+        )
+        t_after_rules = t_after_det = 0.0
+        for p in parts:
+            t0 = time.perf_counter()
+            after_rules.update(p)
+            t1 = time.perf_counter()
+            sig = after_det.update(p)
+            t2 = time.perf_counter()
+            engine.update(sig)
+            t_after_rules, t_after_det = t_after_rules + t1 - t0, t_after_det + t2 - t1
+        slower.append(t_after_rules / t_after_det - 1)
     added_split = statistics.median(r / d for d, r in split)
     det_in_both = statistics.median(d for d, _ in split)
     alerts = detect_and_rules()
@@ -120,6 +139,10 @@ def throughput(n_ticks: int, runs: int = 7) -> dict[str, Any]:
         f"(pairs of runs: {added:.1%}; {alerts} alert events)"
     )
     print(f"  detectors alone {t_det:.3f} s, beside the rules {det_in_both:.3f} s (medians)")
+    print(
+        "  a detector pass right after the rules vs right after a detector pass: "
+        + ", ".join(f"{x:+.1%}" for x in slower)
+    )
     return {
         "ticks": n,
         "batch_ticks": BATCH,
@@ -131,6 +154,7 @@ def throughput(n_ticks: int, runs: int = 7) -> dict[str, Any]:
         "pairs_added_fractions": [round((b - a) / a, 4) for a, b in pairs],
         "split_added_fractions": [round(r / d, 4) for d, r in split[:runs]],
         "detector_seconds_alone_and_beside_rules": [round(t_det, 4), round(det_in_both, 4)],
+        "detector_pass_after_rules_slower_by": [round(x, 4) for x in slower],
     }
 
 
