@@ -207,7 +207,7 @@ def parts(batches: list[TickBatch], run_all: Any) -> dict[str, float]:
             lambda: hz_k.state(10, 240),
             lambda st, p, m, s, z: hz_k.change_pct(
                 p.symbol, p.ts, p.price, 3600 * NS, 15 * NS, st["closes"], st["cur"],
-                st["first"], m),
+                st["first"], st["refs"], m),
         )),
         "SMA, EMA and WMA": (1, fresh(
             lambda: (np.zeros((10, 50)), np.zeros(10, np.int64), np.zeros(10), np.zeros(10),
