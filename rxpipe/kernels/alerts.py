@@ -1,4 +1,4 @@
-"""The alert state machine over ticks: inactive -> pending -> firing -> resolved, per symbol and ``hits`` an int64 per tick (working space).
+"""The alert state machine over ticks: inactive -> pending -> firing -> resolved, per symbol.
 
 One call walks every rule of an engine over a batch (one row of the condition matrix per rule),
 so the per-batch cost of a rule that has nothing to do is a scan of its row, not a call.
@@ -40,8 +40,8 @@ def transitions(
     every tick for ``for_ns[r]`` before the alert fires; a false tick cancels a pending alert, and
     resolves a firing one once the condition has been false for ``keep_ns[r]`` (Prometheus'
     ``keep_firing_for``: a burst of true ticks is one alert). Symbols with ``applies[r, s]``
-    False are skipped. The outputs hold at least ``fired.size`` entries; ``scratch`` is a bool
-    per symbol.
+    False are skipped. The outputs hold at least ``fired.size`` entries; ``scratch`` (a bool per
+    symbol) and ``hits`` (an int64 per tick) are working space.
     """
     n = symbol.shape[0]
     newest = ts[0] if n else 0
@@ -62,9 +62,8 @@ def transitions(
         if watch < 0:
             continue
         if not pending_or_due and f_ns <= 0 and k_ns > newest - oldest:
-            # Nothing pends and nothing is due; a true tick
-            # fires at once, and the alert cannot resolve within the batch: only true ticks
-            # change anything, and they are few.
+            # Nothing pends and nothing is due; a true tick fires at once, and the alert cannot
+            # resolve within the batch: only true ticks change anything, and they are few.
             for j in range(m):
                 i = hits[j]
                 if finite[i]:

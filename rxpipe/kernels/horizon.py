@@ -2,9 +2,10 @@
 
 The reference is the last value seen at or before the end of the resolution bucket
 ``horizon // res`` buckets before the tick's: the bucket that holds ``t - horizon`` when the
-bucket size ``res`` divides the horizon (15 s for 1h with 240 buckets; otherwise the horizon is
-a few ns shorter, its remainder by ``res``). Memory per symbol is fixed whatever the tick rate. A symbol's reference is found at the first
-tick of each of its buckets and kept for the others (``refs``).
+bucket size ``res`` divides the horizon (15 s for 1h with ``BUCKETS`` = 240; otherwise the
+horizon is a few ns shorter, its remainder by ``res``). Memory per symbol is fixed whatever the
+tick rate. A symbol's reference is found at the first tick of each of its buckets and kept for
+the others (``refs``).
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from __future__ import annotations
 import numpy as np
 
 from rxpipe.kernels.jit import kernel
+
+BUCKETS = 240  # resolution buckets per horizon, for the detectors and the rules alike
 
 
 def ring_size(buckets: int) -> int:

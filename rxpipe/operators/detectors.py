@@ -55,7 +55,7 @@ class DetectorConfig:
     vol_long_span: int = 2000  # the regime the short volatility is compared with
     vol_ratio_threshold: float = 3.0  # short/long volatility that is a regime change
     horizons_s: tuple[float, ...] = (3600.0, 4 * 3600.0, 24 * 3600.0)
-    horizon_buckets: int = 240
+    horizon_buckets: int = hz_k.BUCKETS
     sma_window: int = 50
     ema_span: int = 20
     wma_weights: tuple[float, ...] = tuple(float(w) for w in range(1, 11))
@@ -130,7 +130,7 @@ class DetectorSet:
         self._names = list(det_k.COLUMNS)
         for k, h in enumerate(c.horizons_s):
             self._names[det_k.CHANGE + k] = f"change_{_label(h)}"
-        self.series = _series(c, self._names, res)
+        self.series = _series(c, self._names)
         self._check_type = np.array(
             [ANOMALY_TYPES.index(t) if t else -1 for _, t in det_k.CHECKS], np.int8
         )
@@ -183,11 +183,11 @@ class DetectorSet:
         return AnomalyBatch(dict(zip(ANOMALY_COLUMNS, cols, strict=True)))
 
 
-def _series(c: DetectorConfig, names: list[str], res: np.ndarray) -> dict[str, str]:
+def _series(c: DetectorConfig, names: list[str]) -> dict[str, str]:
     """The columns that are rule-language series, computed by the same step functions as the
     rules' own (``SignalBatch.series``): the moving averages, and the price and volume changes
-    over horizons that are a whole number of resolution buckets (then the reference bucket is
-    the one the rules' own kernel finds)."""
+    over whole-second horizons when the horizons have as many resolution buckets as the rules'
+    (then both find the same reference bucket)."""
     from rxpipe.rules.parser import parse
     from rxpipe.rules.shared import canonical
 
@@ -199,7 +199,7 @@ def _series(c: DetectorConfig, names: list[str], res: np.ndarray) -> dict[str, s
     }
     horizons = [("price", h) for h in c.horizons_s] + [("volume", H / 1e9)]
     for k, (field_name, h) in enumerate(horizons):
-        if round(h * 1e9) == res[k] * c.horizon_buckets and float(h).is_integer():
+        if c.horizon_buckets == hz_k.BUCKETS and float(h).is_integer():
             found[f"change_pct({field_name}, {int(h)}s)"] = names[det_k.CHANGE + k]
     return {canonical(parse(text)): column for text, column in found.items()}
 

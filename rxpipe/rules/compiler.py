@@ -387,7 +387,7 @@ class _Compiler:
         return _Compiled(NUM, run)
 
     def change_pct(self, node: Node, series: _Compiled, seconds: float) -> _Compiled:
-        buckets = 240
+        buckets = hz_k.BUCKETS
         st = SymbolState(
             closes=(np.nan, (hz_k.ring_size(buckets),)),
             cur=(-1, (), np.int64),

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from rxpipe.errors import RuleSyntaxError
 from rxpipe.kernels import horizon, moving, rolling
 from rxpipe.model import TickBatch
-from rxpipe.operators.detectors import DetectorSet
+from rxpipe.operators.detectors import DetectorConfig, DetectorSet
 from rxpipe.rules.ast import Binary, Call, Duration, Name, Number, Unary
 from rxpipe.rules.compiler import compile_rule
 from rxpipe.rules.parser import parse
@@ -314,3 +314,6 @@ def test_series_the_detectors_publish_equal_the_rules_own() -> None:
             col = published[0].series[canonical(parse(text))]
             np.testing.assert_array_equal(values[-1000:], published[-1].columns[col])
     assert {"change_pct(price, 3600.0s)", "ema(price, 12.0)"} <= set(published[0].series)
+    # horizons bucketed unlike the rules' would give other references: not published
+    coarse = DetectorSet(DetectorConfig(horizon_buckets=120)).series
+    assert "ema(price, 12.0)" in coarse and not any(k.startswith("change_pct") for k in coarse)
