@@ -8,6 +8,7 @@ runs on a slice of the data, its rate is per tick so it does not depend on the s
 
 from __future__ import annotations
 
+import random
 import statistics
 import time
 from typing import Any
@@ -22,9 +23,10 @@ from rxpipe.kernels import moving as ma_k
 from rxpipe.kernels import quantiles as q_k
 from rxpipe.kernels import rolling as roll_k
 from rxpipe.kernels import volatility as vol_k
+from rxpipe.kernels.detect import OPTIONAL
 from rxpipe.kernels.rolling import count_state, rolling_count
 from rxpipe.model import TickBatch
-from rxpipe.operators import DetectorSet, zscore
+from rxpipe.operators import DetectorConfig, DetectorSet, zscore
 from rxpipe.operators.rollups import Rollups
 from rxpipe.signals import ANOMALY_TYPES, METHODS
 from rxpipe.sources.simulator import Simulator
@@ -146,6 +148,7 @@ def speed(n_ticks: int) -> list[dict[str, Any]]:
         f"{rows[-1]['per_tick_us_p50']} us/tick"
     )
     rows.append({"name": "where the time goes", "ns_per_tick": parts(batches, _run_all)})
+    rows += groups(batches)
 
     df = pd.DataFrame({"symbol": b.symbol, "price": b.price})
 
@@ -234,6 +237,59 @@ def parts(batches: list[TickBatch], run_all: Any) -> dict[str, float]:
         times = f" x{uses}" if uses > 1 else ""
         print(f"  {name + times:<58} {out[name]:>10.1f} ns/tick")
     return out
+
+
+def groups(batches: list[TickBatch], rounds: int = 7) -> list[dict[str, Any]]:
+    """The detector pass (no rollups) with every optional group, with each left out, and with
+    none (the core alone; ``DetectorConfig.methods``): the fastest of ``rounds`` runs each, in a
+    shuffled order every round (this machine's slow phases last seconds and would otherwise
+    land on whichever variant comes first). A group's cost is every group's time minus the
+    time without it: it shares the loop with the others, so this is its cost inside the pass."""
+    n = sum(len(p) for p in batches)
+
+    def without(left_out: set[str]) -> Any:
+        config = DetectorConfig(methods=tuple(m for m in OPTIONAL if m not in left_out))
+
+        def go() -> None:
+            det = DetectorSet(config)
+            det.rollups = Rollups([])
+            for p in batches:
+                det.update(p)
+
+        return go
+
+    variants = {"every group": set(), **{g: {g} for g in OPTIONAL}, "the core alone": set(OPTIONAL)}
+    fns = {k: without(v) for k, v in variants.items()}
+    for fn in fns.values():
+        fn()
+    best = dict.fromkeys(fns, float("inf"))
+    order = list(fns)
+    shuffle = random.Random(1)
+    for _ in range(rounds):
+        shuffle.shuffle(order)
+        for k in order:
+            best[k] = min(best[k], _once(fns[k]))
+    ns = {k: 1e9 * sec / n for k, sec in best.items()}
+    cost = {g: round(ns["every group"] - ns[g], 1) for g in OPTIONAL}
+    for g, c in cost.items():
+        print(f"  {'group ' + g + ' costs the pass':<58} {c:>10.1f} ns/tick")
+    core = best["the core alone"]
+    print(f"  {'the pass, every group (no rollups)':<58} {ns['every group']:>10.1f} ns/tick")
+    print(f"  {'the core alone (no optional group, no rollups)':<58} {n / core:>14,.0f} ticks/s")
+    return [
+        {
+            "name": "optional groups: the pass without each (fastest of rounds, shuffled)",
+            "rounds": rounds,
+            "pass_ns_per_tick": {k: round(v, 1) for k, v in ns.items()},
+            "group_ns_per_tick": cost,
+        },
+        {
+            "name": "core detectors only (no optional group, no rollups), 4,096-tick batches",
+            "ticks": n,
+            "seconds": round(core, 4),
+            "ticks_per_s": round(n / core),
+        },
+    ]
 
 
 def _river(b: TickBatch) -> list[dict[str, Any]]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import platformdirs
 import yaml
@@ -64,6 +64,10 @@ class SimulatorSettings(_Section):
     event_rate_per_hour: float = Field(0.1, ge=0, description="labelled events per symbol per hour")
 
 
+# The detectors' optional signal groups (``rxpipe.kernels.detect.OPTIONAL``, kept equal by a test).
+DetectorMethod = Literal["quantiles", "time_window", "ci", "horizons", "moving_averages"]
+
+
 class DetectorSettings(_Section):
     enabled: bool = True
     window: int = Field(100, gt=1, description="ticks in the rolling windows")
@@ -71,6 +75,17 @@ class DetectorSettings(_Section):
     z_threshold: float = Field(4.0, gt=0)
     ci_level: float = Field(0.99, gt=0, lt=1)
     ensemble_threshold: float = Field(0.9, gt=0, le=1)
+    methods: list[DetectorMethod] = Field(
+        default_factory=lambda: list(get_args(DetectorMethod)),
+        description="optional signal groups to compute (the core always runs)",
+    )
+
+    @field_validator("methods", mode="before")
+    @classmethod
+    def _split_methods(cls, value: Any) -> Any:
+        if isinstance(value, str):  # RXPIPE_DETECTORS_METHODS=quantiles,ci
+            return [m.strip() for m in value.split(",") if m.strip()]
+        return value
 
 
 class ChannelSettings(_Section):

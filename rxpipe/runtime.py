@@ -176,6 +176,7 @@ class Runtime:
                     z_threshold=d.z_threshold,
                     ci_level=d.ci_level,
                     ensemble_threshold=d.ensemble_threshold,
+                    methods=tuple(d.methods),
                 )
             )
             operators.append(ops.map(self.detectors.update))

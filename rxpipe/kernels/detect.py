@@ -6,7 +6,8 @@ confidence interval of the drift, changes over horizons, moving averages, crosso
 the ensemble, then the anomaly tests. The arithmetic of each method is the step function of its
 own kernel module (``rolling.count_step``, ``quantiles.push``, ...), so this pass computes
 exactly what the separate kernels compute (tested bit for bit), without reading the batch once
-per method or writing the columns nobody keeps.
+per method or writing the columns nobody keeps. The groups in :data:`OPTIONAL` (quantiles, the
+time window, the CI, the horizons, the moving averages) run only when ``Params.groups`` asks.
 
 Outputs go to ``out[column, tick]`` (rows named by :data:`COLUMNS`); anomaly *hits* (the first
 tick of an episode, a crossover, a CUSUM alarm, an ensemble score over its threshold) go to
@@ -78,6 +79,19 @@ COLUMNS = (
 (CUSUM_POS, CUSUM_NEG, CUSUM_ALARM, ENSEMBLE) = range(34, 38)
 PRICE_HORIZONS = 3  # change_1h, change_4h, change_24h; then one volume horizon
 
+# The optional groups of signals (bits of ``Params.groups``) and their rows of ``out``. The
+# core (returns and EWMA volatilities, the three tick-count z-scores, CUSUM, the ensemble)
+# always runs; a group left out costs nothing, its rows are NaN and its tests never pass.
+OPTIONAL = ("quantiles", "time_window", "ci", "horizons", "moving_averages")
+QUANTILES, TIME_WINDOW, CI, HORIZONS, MOVING_AVERAGES = (1 << k for k in range(len(OPTIONAL)))
+GROUP_ROWS = {
+    "quantiles": range(RET_Q1, VOLUME_RATIO + 1),
+    "time_window": range(Z_PRICE_TIME, Z_PRICE_TIME + 1),
+    "ci": range(DRIFT_MEAN, DRIFT_UPPER + 1),
+    "horizons": range(CHANGE, SMA),
+    "moving_averages": range(SMA, CROSSOVER + 1),
+}
+
 # The anomaly tests, in the order hits of one tick are reported (method, then type).
 CHECKS = (
     ("zscore", "price_spike"),
@@ -101,6 +115,7 @@ QV = (0.5, 0.95, 0.99)  # volume quantiles: median, p95, p99
 class Params(NamedTuple):
     """The detector set's parameters as the kernel takes them (see ``DetectorConfig``)."""
 
+    groups: int  # the optional groups to compute: bits QUANTILES, TIME_WINDOW, ...
     min_periods: int
     alpha: float  # EWMA volatility
     alpha_short: float
@@ -206,6 +221,7 @@ def detect(symbol, ts, price, volume, p, st, out, hit_index, hit_check):
     size at every call (measured: ~10 ns a call).
     """
     minp = p.min_periods
+    groups = p.groups
     n_hz = p.horizon_res_ns.shape[0]
     closes = st.hz_closes.reshape(-1, st.hz_closes.shape[2])  # row s * n_hz + k
     cur = st.hz_cur.reshape(-1)
@@ -229,32 +245,47 @@ def detect(symbol, ts, price, volume, p, st, out, hit_index, hit_check):
         out[LOGVOL_MEAN, i], out[LOGVOL_STD, i], out[Z_LOGVOL, i] = roll_k.count_step(
             st.zv_buf, st.zv_count, st.zv_mean, st.zv_m2, s, np.log(v), minp
         )
-        out[Z_PRICE_TIME, i] = roll_k.time_step(
-            st.t_vals, st.t_tss, st.t_head, st.t_size, st.t_mean, st.t_m2, st.t_ops,
-            s, t, px, p.time_ns, minp,
-        )[2]  # fmt: skip
-        _quantiles(st.qr_ring, st.qr_sorted, st.qr_count, s, r, minp, QR, out, RET_Q1, i)
-        _quantiles(st.qv_ring, st.qv_sorted, st.qv_count, s, v, minp, QV, out, VOLUME_MEDIAN, i)
-        out[VOLUME_RATIO, i] = v / out[VOLUME_MEDIAN, i]
-        _drift(st.ci_buf, st.ci_count, st.ci_mean, st.ci_m2, s, r, minp, p.t_table, out, i)
-        for k in range(n_hz):
-            # the tick's resolution bucket, by division only when it leaves the last one
-            if t < hz_lo[s, k] or t >= hz_lo[s, k] + p.horizon_res_ns[k]:
-                hz_b[s, k] = t // p.horizon_res_ns[k]
-                hz_lo[s, k] = hz_b[s, k] * p.horizon_res_ns[k]
-            out[CHANGE + k, i] = hz_k.change_step(
-                closes, cur, first, refs, s * n_hz + k, hz_b[s, k], p.horizon_lag[k],
-                px if k < PRICE_HORIZONS else v,
-            )  # fmt: skip
-        out[SMA, i] = ma_k.sma_step(st.sma_buf, st.sma_count, st.sma_total, s, px)
-        out[EMA, i] = ma_k.ema_step(st.ema_val, st.ema_seen, s, px, p.ema_alpha)
-        out[WMA, i] = ma_k.wma_step(st.wma_buf, st.wma_count, s, px, p.wma_weights, p.wma_sum)
-        fast = ma_k.ema_step(st.fast_val, st.fast_seen, s, px, p.fast_alpha)
-        slow = ma_k.ema_step(st.slow_val, st.slow_seen, s, px, p.slow_alpha)
-        out[MA_FAST, i], out[MA_SLOW, i] = fast, slow
-        out[CROSSOVER, i] = tr_k.crossover_step(
-            st.x_side, st.x_hist, st.x_count, s, fast, slow, p.min_gap
-        )
+        if groups & TIME_WINDOW:
+            out[Z_PRICE_TIME, i] = roll_k.time_step(
+                st.t_vals, st.t_tss, st.t_head, st.t_size, st.t_mean, st.t_m2, st.t_ops,
+                s, t, px, p.time_ns, minp,
+            )[2]  # fmt: skip
+        else:
+            out[Z_PRICE_TIME, i] = np.nan
+        if groups & QUANTILES:
+            _quantiles(st.qr_ring, st.qr_sorted, st.qr_count, s, r, minp, QR, out, RET_Q1, i)
+            _quantiles(st.qv_ring, st.qv_sorted, st.qv_count, s, v, minp, QV, out, VOLUME_MEDIAN, i)
+            out[VOLUME_RATIO, i] = v / out[VOLUME_MEDIAN, i]
+        else:
+            _missing(out, RET_Q1, VOLUME_RATIO + 1, i)
+        if groups & CI:
+            _drift(st.ci_buf, st.ci_count, st.ci_mean, st.ci_m2, s, r, minp, p.t_table, out, i)
+        else:
+            _missing(out, DRIFT_MEAN, DRIFT_UPPER + 1, i)
+        if groups & HORIZONS:
+            for k in range(n_hz):
+                # the tick's resolution bucket, by division only when it leaves the last one
+                if t < hz_lo[s, k] or t >= hz_lo[s, k] + p.horizon_res_ns[k]:
+                    hz_b[s, k] = t // p.horizon_res_ns[k]
+                    hz_lo[s, k] = hz_b[s, k] * p.horizon_res_ns[k]
+                out[CHANGE + k, i] = hz_k.change_step(
+                    closes, cur, first, refs, s * n_hz + k, hz_b[s, k], p.horizon_lag[k],
+                    px if k < PRICE_HORIZONS else v,
+                )  # fmt: skip
+        else:
+            _missing(out, CHANGE, CHANGE + n_hz, i)
+        if groups & MOVING_AVERAGES:
+            out[SMA, i] = ma_k.sma_step(st.sma_buf, st.sma_count, st.sma_total, s, px)
+            out[EMA, i] = ma_k.ema_step(st.ema_val, st.ema_seen, s, px, p.ema_alpha)
+            out[WMA, i] = ma_k.wma_step(st.wma_buf, st.wma_count, s, px, p.wma_weights, p.wma_sum)
+            fast = ma_k.ema_step(st.fast_val, st.fast_seen, s, px, p.fast_alpha)
+            slow = ma_k.ema_step(st.slow_val, st.slow_seen, s, px, p.slow_alpha)
+            out[MA_FAST, i], out[MA_SLOW, i] = fast, slow
+            out[CROSSOVER, i] = tr_k.crossover_step(
+                st.x_side, st.x_hist, st.x_count, s, fast, slow, p.min_gap
+            )
+        else:
+            _missing(out, SMA, CROSSOVER + 1, i)
         z_ret = out[Z_RET, i]
         out[CUSUM_ALARM, i] = tr_k.cusum_step(
             st.cu_pos, st.cu_neg, s, z_ret, p.cusum_drift, p.cusum_threshold
@@ -299,6 +330,13 @@ def _returns(last_price, n_ret, var, var_short, var_long, s, px, a, a_short, a_l
     n_ret[s] = n + 1
 
 
+@kernel(inline="always")
+def _missing(out, lo, hi, i):
+    """Rows ``lo`` to ``hi - 1`` of tick ``i`` are not computed (a group left out)."""
+    for row in range(lo, hi):
+        out[row, i] = np.nan
+
+
 @kernel(error_model="numpy", inline="always")
 def _quantiles(ring, srt, count, s, x, minp, qs, out, row, i):
     """Quantiles ``qs`` (three) of the window before this tick into ``out[row:row + 3, i]``;
@@ -336,7 +374,7 @@ def _hits(active, s, out, i, zt, iqr_k, vol_ratio_threshold, ens_threshold, inde
         out[DRIFT_LOWER, i] > 0.0,
         out[DRIFT_UPPER, i] < 0.0,
         out[VOL_RATIO, i] >= vol_ratio_threshold,
-        out[CROSSOVER, i] != 0.0,
+        abs(out[CROSSOVER, i]) > 0.0,  # NaN when the averages are left out: no reversal
         out[CUSUM_ALARM, i] != 0.0,
         out[ENSEMBLE, i] >= ens_threshold,
     )

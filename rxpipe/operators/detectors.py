@@ -71,6 +71,11 @@ class DetectorConfig:
     ensemble_damp: float = 0.5
     rollup_intervals_s: tuple[float, ...] = (60, 300, 900, 3600, 4 * 3600, 86400)
     severity: SeverityScale = field(default_factory=SeverityScale)
+    # The optional signal groups to compute (all by default): "quantiles", "time_window",
+    # "ci", "horizons", "moving_averages". The core (returns, EWMA volatility, the z-scores,
+    # CUSUM, the ensemble) always runs; a group left out costs nothing, its columns are NaN
+    # and its methods report no anomalies. Leave out what nobody reads to go faster.
+    methods: tuple[str, ...] = det_k.OPTIONAL
 
 
 def _alpha(span: int) -> float:
@@ -90,10 +95,16 @@ class DetectorSet:
             raise ValueError(
                 f"horizons_s needs {det_k.PRICE_HORIZONS} horizons, got {c.horizons_s!r}"
             )
+        unknown = sorted(set(c.methods) - set(det_k.OPTIONAL))
+        if unknown:
+            raise ValueError(
+                f"unknown detector methods {unknown}; choose from {', '.join(det_k.OPTIONAL)}"
+            )
         # a horizon is a whole number of resolution buckets (within a few ns of the setting)
         res = np.array([round(h * 1e9) for h in (*c.horizons_s, H / 1e9)]) // c.horizon_buckets
         weights = np.asarray(c.wma_weights, np.float64)
         self._params = det_k.Params(
+            groups=sum(1 << det_k.OPTIONAL.index(m) for m in set(c.methods)),
             min_periods=c.min_periods,
             alpha=_alpha(c.ewma_span),
             alpha_short=_alpha(c.vol_short_span),
@@ -187,18 +198,20 @@ def _series(c: DetectorConfig, names: list[str]) -> dict[str, str]:
     """The columns that are rule-language series, computed by the same step functions as the
     rules' own (``SignalBatch.series``): the moving averages, and the price and volume changes
     over whole-second horizons when the horizons have as many resolution buckets as the rules'
-    (then both find the same reference bucket)."""
+    (then both find the same reference bucket). Groups left out publish nothing."""
     from rxpipe.rules.parser import parse
     from rxpipe.rules.shared import canonical
 
-    found = {
-        f"sma(price, {c.sma_window})": names[det_k.SMA],
-        f"ema(price, {c.ema_span})": names[det_k.EMA],
-        f"ema(price, {c.slow_span})": names[det_k.MA_SLOW],
-        f"ema(price, {c.fast_span})": names[det_k.MA_FAST],
-    }
+    found = {}
+    if "moving_averages" in c.methods:
+        found[f"sma(price, {c.sma_window})"] = names[det_k.SMA]
+        found[f"ema(price, {c.ema_span})"] = names[det_k.EMA]
+        found[f"ema(price, {c.slow_span})"] = names[det_k.MA_SLOW]
+        found[f"ema(price, {c.fast_span})"] = names[det_k.MA_FAST]
     horizons = [("price", h) for h in c.horizons_s] + [("volume", H / 1e9)]
     for k, (field_name, h) in enumerate(horizons):
+        if "horizons" not in c.methods:
+            break
         if c.horizon_buckets == hz_k.BUCKETS and float(h).is_integer():
             found[f"change_pct({field_name}, {int(h)}s)"] = names[det_k.CHANGE + k]
     return {canonical(parse(text)): column for text, column in found.items()}

@@ -39,7 +39,7 @@ class ZScore:
         if n:
             self.state.ensure(int(batch.symbol.max()) + 1)
         a = self.state.arrays
-        mean, std, z = np.empty(n), np.empty(n), np.empty(n)
+        mean, std, z = np.empty((3, n))  # one allocation for the three columns
         rolling_count(
             batch.symbol,
             getattr(batch, self.field),

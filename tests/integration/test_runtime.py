@@ -39,3 +39,15 @@ def test_warm_up_runs_every_stage_on_throwaway_state(pg_url: str, tmp_path: Path
         == [("seed-01", "firing", 2)]
     )  # BTC Price Breakout: price > 50000
     rt.stop(5.0)
+
+
+def test_the_detector_methods_setting_reaches_the_detectors(tmp_path: Path) -> None:
+    settings = Settings.load(env={"RXPIPE_DETECTORS_METHODS": "ci,horizons"}, data_dir=tmp_path)
+    rt = Runtime(settings, symbols=SymbolTable())
+    rt.build(rx.empty())
+    assert rt.detectors is not None and rt.detectors.config.methods == ("ci", "horizons")
+    b = TickBatch.from_arrays(symbol=[0] * 40, ts=range(40), price=[1.0] * 40, volume=[1.0] * 40)
+    rt.symbols.intern("BTCUSDT")
+    cols = rt.detectors.update(b).columns
+    assert np.isnan(cols["ret_q1"]).all() and not np.isnan(cols["drift_mean"]).all()
+    rt.stop(5.0)

@@ -29,6 +29,7 @@ def test_layers_defaults_file_env_overrides(tmp_path: Path) -> None:
         ("", {"RXPIPE_PORT": "http"}, "server.port"),
         ("", {"RXPIPE_SOURCE": "kafka"}, "source is 'simulator' or 'replay:PATH"),
         ("bogus: 1\n", {}, "bogus: Extra inputs are not permitted"),
+        ("detectors:\n  methods: [quantile]\n", {}, "detectors.methods.0: Input should be"),
     ],
 )
 def test_bad_settings_say_what_and_where(
@@ -45,3 +46,19 @@ def test_durations() -> None:
     assert parse_duration("4h") == 14_400 and parse_duration("1.5m") == 90
     with pytest.raises(InputError, match="500ms, 30s"):
         parse_duration("soon")
+
+
+def test_detector_methods_from_file_and_environment(tmp_path: Path) -> None:
+    from typing import get_args
+
+    from rxpipe.config import DetectorMethod
+    from rxpipe.kernels.detect import OPTIONAL
+
+    assert get_args(DetectorMethod) == OPTIONAL
+    assert Settings.load(env={}).detectors.methods == list(OPTIONAL)
+    f = tmp_path / "rx.yaml"
+    f.write_text("detectors:\n  methods: [ci]\n")
+    assert Settings.load(f, env={}).detectors.methods == ["ci"]
+    env = {"RXPIPE_DETECTORS_METHODS": "quantiles, horizons"}
+    assert Settings.load(env=env).detectors.methods == ["quantiles", "horizons"]
+    assert Settings.load(env={"RXPIPE_DETECTORS_METHODS": ""}).detectors.methods == []

@@ -186,3 +186,51 @@ def test_the_one_pass_computes_what_the_separate_kernels_compute(stream) -> None
                 [a["confidence"][j], a["lower"][j], a["upper"][j]], r[5:], rtol=1e-12
             )
     assert len(rows) > 10
+
+
+# The checks (method, type) each optional group owns; left out, they never fire.
+GROUP_CHECKS = {
+    "quantiles": {("iqr", "price_spike"), ("iqr", "price_drop")},
+    "time_window": set(),
+    "ci": {("ci", "price_spike"), ("ci", "price_drop")},
+    "horizons": set(),
+    "moving_averages": {("ewma", "trend_reversal")},
+}
+
+
+@pytest.mark.parametrize("left_out", [*GROUP_CHECKS, "all"])
+def test_a_group_left_out_changes_nothing_else(stream, left_out) -> None:
+    """Leaving a group out: its columns are NaN, its anomalies gone, everything else the same
+    bit for bit (the core and the other groups do not read it)."""
+    from rxpipe.kernels.detect import COLUMNS, GROUP_ROWS, OPTIONAL
+
+    _, b = stream
+    gone = set(OPTIONAL) if left_out == "all" else {left_out}
+    full = DetectorSet().update(b)
+    part = DetectorSet(DetectorConfig(methods=tuple(set(OPTIONAL) - gone))).update(b)
+    gone_cols = {COLUMNS[r] for g in gone for r in GROUP_ROWS[g]}  # default horizon names
+    assert set(part.columns) == set(full.columns)
+    for k in full.columns:
+        if k in gone_cols:
+            assert np.isnan(part.columns[k]).all(), k
+        else:
+            np.testing.assert_array_equal(part.columns[k], full.columns[k], err_msg=k)
+
+    def events(sb: SignalBatch) -> list[tuple]:
+        a = sb.anomalies.columns
+        return [
+            (int(i), METHODS[m], ANOMALY_TYPES[t], float(s))
+            for i, m, t, s in zip(a["index"], a["method"], a["type"], a["score"], strict=True)
+        ]
+
+    checks = set().union(*(GROUP_CHECKS[g] for g in gone))
+    kept = [e for e in events(full) if (e[1], e[2]) not in checks]
+    assert events(part) == kept
+    assert len(kept) < len(events(full)) or not checks
+    published = set(part.series.values())
+    assert not published & gone_cols
+
+
+def test_an_unknown_group_is_a_clear_error() -> None:
+    with pytest.raises(ValueError, match="unknown detector methods \\['quantile'\\]; choose from"):
+        DetectorSet(DetectorConfig(methods=("quantile",)))
