@@ -80,16 +80,22 @@ def count_step(buf, count, mean, m2, s, v, min_periods):
 
 
 @kernel
-def rolling_count(symbol, x, buf, count, mean, m2, min_periods, out_mean, out_std, out_z):
+def rolling_count(symbol, x, buf, count, mean, m2, min_periods, out_mean, out_std, out_z, start=0):
     """Mean, std and z-score of each ``x[i]`` against the previous ``window`` values of its symbol.
 
     NaN until ``min_periods`` values are in the window; z is NaN when the std is zero.
-    Non-finite ``x`` are skipped (outputs NaN, state unchanged).
+    Non-finite ``x`` are skipped (outputs NaN, state unchanged). Starts at tick ``start`` and
+    returns where it stopped: ``len(x)``, or the first tick whose symbol has no state yet (the
+    caller grows the state and calls again from there, instead of finding the batch's highest
+    symbol id first).
     """
-    for i in range(x.shape[0]):
-        out_mean[i], out_std[i], out_z[i] = count_step(
-            buf, count, mean, m2, symbol[i], x[i], min_periods
-        )
+    n_symbols = buf.shape[0]
+    for i in range(start, x.shape[0]):
+        s = symbol[i]
+        if s >= n_symbols:
+            return i
+        out_mean[i], out_std[i], out_z[i] = count_step(buf, count, mean, m2, s, x[i], min_periods)
+    return x.shape[0]
 
 
 def time_state(n_symbols: int, capacity: int) -> dict[str, np.ndarray]:

@@ -36,22 +36,20 @@ class ZScore:
 
     def update(self, batch: TickBatch) -> SignalBatch:
         n = len(batch)
-        if n:
-            self.state.ensure(int(batch.symbol.max()) + 1)
-        a = self.state.arrays
+        x = getattr(batch, self.field)
         mean, std, z = np.empty((3, n))  # one allocation for the three columns
-        rolling_count(
-            batch.symbol,
-            getattr(batch, self.field),
-            a["buf"],
-            a["count"],
-            a["mean"],
-            a["m2"],
-            self.min_periods,
-            mean,
-            std,
-            z,
-        )
+        a = self.state.arrays
+        done = rolling_count(
+            batch.symbol, x, a["buf"], a["count"], a["mean"], a["m2"], self.min_periods,
+            mean, std, z,
+        )  # fmt: skip
+        while done < n:  # a symbol new to the state: grow it and go on from that tick
+            self.state.ensure(int(batch.symbol[done:].max()) + 1)
+            a = self.state.arrays
+            done = rolling_count(
+                batch.symbol, x, a["buf"], a["count"], a["mean"], a["m2"], self.min_periods,
+                mean, std, z, done,
+            )  # fmt: skip
         return SignalBatch(batch, {"mean": mean, "std": std, "z": z})
 
     def snapshot(self) -> dict[str, np.ndarray]:

@@ -80,6 +80,38 @@ def test_rolling_count_matches_numpy_and_any_split(data, w, cuts) -> None:
     np.testing.assert_allclose(m[ok], pandas_mean[ok], rtol=1e-12)
 
 
+def test_the_zscore_operator_takes_symbols_new_to_it_mid_batch() -> None:
+    """The kernel stops at the first symbol it has no state for; the operator grows its state
+    and goes on from there: the same as a detector that knew every symbol from the start."""
+    from rxpipe.operators.zscore import ZScore
+
+    rng = np.random.default_rng(3)
+    sym = np.r_[np.zeros(50, np.int32), rng.choice([0, 4, 9], 400).astype(np.int32)]
+    b = TickBatch.from_arrays(
+        symbol=sym, ts=np.arange(450), price=100 + rng.normal(0, 1, 450), volume=np.ones(450)
+    )
+    st = rolling.count_state(3, 5)
+    out = np.empty((3, 450))
+    stop = rolling.rolling_count(sym, b.price, *st.values(), 3, *out)
+    assert stop == 50 + int(np.argmax(sym[50:] >= 3))  # the first tick of symbol 4
+    grown, known = ZScore(5, min_periods=3), ZScore(5, min_periods=3)
+    known.state.ensure(10)
+    first, rest = b.take(slice(0, 50)), b.take(slice(50, 450))
+    z = np.r_[grown.update(first)["z"], grown.update(rest)["z"]]
+    np.testing.assert_array_equal(z, np.r_[known.update(first)["z"], known.update(rest)["z"]])
+    want = (
+        pd.Series(b.price)
+        .groupby(sym)
+        .transform(
+            lambda s: (
+                (s - s.shift(1).rolling(5, min_periods=3).mean())
+                / s.shift(1).rolling(5, min_periods=3).std()
+            )
+        )
+    )
+    np.testing.assert_allclose(z, want, rtol=1e-9)
+
+
 def test_rolling_std_is_stable_on_large_prices_over_long_streams() -> None:
     rng = np.random.default_rng(0)
     x = 45_000.0 + np.cumsum(rng.standard_normal(200_000)) * 1e-3
