@@ -7,12 +7,13 @@ import json
 import time
 from pathlib import Path
 
-from bench import detectors, machine, nab, rules, server, spine
+from bench import detectors, machine, nab, quantiles, rules, server, spine
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SUITES = {
     "spine": spine.run,
     "detectors": detectors.run,
+    "quantiles": quantiles.run,
     "nab": nab.run,
     "rules": rules.run,
     "server": server.run,
