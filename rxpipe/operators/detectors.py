@@ -95,6 +95,8 @@ class DetectorSet:
             raise ValueError(
                 f"horizons_s needs {det_k.PRICE_HORIZONS} horizons, got {c.horizons_s!r}"
             )
+        if isinstance(c.methods, str):  # methods="ci" would read as five one-letter names
+            raise ValueError(f"methods is a tuple of group names, such as ({c.methods!r},)")
         unknown = sorted(set(c.methods) - set(det_k.OPTIONAL))
         if unknown:
             raise ValueError(
@@ -209,9 +211,7 @@ def _series(c: DetectorConfig, names: list[str]) -> dict[str, str]:
         found[f"ema(price, {c.slow_span})"] = names[det_k.MA_SLOW]
         found[f"ema(price, {c.fast_span})"] = names[det_k.MA_FAST]
     horizons = [("price", h) for h in c.horizons_s] + [("volume", H / 1e9)]
-    for k, (field_name, h) in enumerate(horizons):
-        if "horizons" not in c.methods:
-            break
+    for k, (field_name, h) in enumerate(horizons if "horizons" in c.methods else []):
         if c.horizon_buckets == hz_k.BUCKETS and float(h).is_integer():
             found[f"change_pct({field_name}, {int(h)}s)"] = names[det_k.CHANGE + k]
     return {canonical(parse(text)): column for text, column in found.items()}

@@ -234,3 +234,5 @@ def test_a_group_left_out_changes_nothing_else(stream, left_out) -> None:
 def test_an_unknown_group_is_a_clear_error() -> None:
     with pytest.raises(ValueError, match="unknown detector methods \\['quantile'\\]; choose from"):
         DetectorSet(DetectorConfig(methods=("quantile",)))
+    with pytest.raises(ValueError, match="a tuple of group names, such as \\('ci',\\)"):
+        DetectorSet(DetectorConfig(methods="ci"))  # type: ignore[arg-type]
